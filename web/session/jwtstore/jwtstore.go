@@ -1,0 +1,263 @@
+// Package jwtstore keeps the session in a signed token the browser carries:
+// the jwt mode. No replica stores anything; any replica can verify the
+// token. The algorithm is pinned to HS256, keys are looked up by the
+// token's kid in a fixed set (so keys can rotate), and exp, iat, iss and aud
+// are required.
+package jwtstore
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessiondemo/shop/web/cart"
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// CookieName is the cookie that carries the token.
+const CookieName = "jwt_session"
+
+// TokenType is the token's typ header (RFC 8725 3.11: explicit typing).
+const TokenType = "cart+jwt"
+
+// MaxCookieBytes is the largest Set-Cookie a browser must keep: name, value
+// and attributes together.
+const MaxCookieBytes = 4096
+
+// maxTokenBytes bounds what Load will even try to parse.
+const maxTokenBytes = 8192
+
+// Claims is the token's payload.
+type Claims struct {
+	gojwt.RegisteredClaims
+	// User is the signed-in demo user, or "".
+	User string `json:"usr,omitempty"`
+	// Cart is the cart's lines.
+	Cart []cart.Line `json:"cart,omitempty"`
+	// Started is when the session began, in Unix seconds.
+	Started int64 `json:"sst"`
+}
+
+// Validate checks what the registered-claims validator does not: iat and
+// jti are present and the cart obeys the cart rules.
+func (c *Claims) Validate() error {
+	if c.IssuedAt == nil {
+		return errors.New("token has no iat claim")
+	}
+	if c.ID == "" {
+		return errors.New("token has no jti claim")
+	}
+	if err := (cart.Cart{Lines: c.Cart}).Validate(); err != nil {
+		return fmt.Errorf("token carries an invalid cart: %w", err)
+	}
+	return nil
+}
+
+// Options configure a Store. The zero value of each optional field has a
+// documented default.
+type Options struct {
+	// Keys sign and verify tokens: Keys[0] signs, every key verifies. Each
+	// secret must be at least 32 bytes. Required.
+	Keys []session.Key
+	// Issuer is the iss claim written and required. Default "session-demo".
+	Issuer string
+	// Audience is the aud claim written and required. Default "cart".
+	Audience string
+	// TTL is how long a token lives after it was last written. Default 30m.
+	TTL time.Duration
+	// Leeway is the clock skew tolerated on exp and iat. Default 5s.
+	Leeway time.Duration
+	// MaxCookieBytes is the largest Set-Cookie written. Default MaxCookieBytes.
+	MaxCookieBytes int
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+// Store keeps sessions in signed tokens.
+type Store struct {
+	opts   Options
+	keys   map[string][]byte
+	parser *gojwt.Parser
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns a store with the given options.
+func New(opts Options) (*Store, error) {
+	if len(opts.Keys) == 0 {
+		return nil, errors.New("no JWT signing key configured")
+	}
+	keys := make(map[string][]byte, len(opts.Keys))
+	for _, k := range opts.Keys {
+		if len(k.Secret) < 32 {
+			return nil, fmt.Errorf("JWT signing key %q: want at least 32 bytes, got %d", k.ID, len(k.Secret))
+		}
+		if k.ID == "" {
+			return nil, errors.New("JWT signing key without an id")
+		}
+		if _, dup := keys[k.ID]; dup {
+			return nil, fmt.Errorf("JWT signing key id %q is listed twice", k.ID)
+		}
+		keys[k.ID] = k.Secret
+	}
+	if opts.Issuer == "" {
+		opts.Issuer = "session-demo"
+	}
+	if opts.Audience == "" {
+		opts.Audience = "cart"
+	}
+	if opts.TTL == 0 {
+		opts.TTL = 30 * time.Minute
+	}
+	if opts.Leeway == 0 {
+		opts.Leeway = 5 * time.Second
+	}
+	if opts.MaxCookieBytes == 0 {
+		opts.MaxCookieBytes = MaxCookieBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{opts: opts, keys: keys}
+	s.parser = gojwt.NewParser(
+		gojwt.WithValidMethods([]string{gojwt.SigningMethodHS256.Alg()}),
+		gojwt.WithExpirationRequired(),
+		gojwt.WithIssuedAt(),
+		gojwt.WithIssuer(opts.Issuer),
+		gojwt.WithAudience(opts.Audience),
+		gojwt.WithLeeway(opts.Leeway),
+		gojwt.WithTimeFunc(opts.Now),
+	)
+	return s, nil
+}
+
+// Mode returns session.JWT.
+func (s *Store) Mode() session.Mode { return session.JWT }
+
+// Describe says where sessions live.
+func (s *Store) Describe() string { return "signed cookie (JWT)" }
+
+func (s *Store) keyFunc(t *gojwt.Token) (any, error) {
+	if _, ok := t.Method.(*gojwt.SigningMethodHMAC); !ok {
+		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+	}
+	if typ, _ := t.Header["typ"].(string); typ != TokenType {
+		return nil, fmt.Errorf("token type %q is not %q", typ, TokenType)
+	}
+	kid, _ := t.Header["kid"].(string)
+	key, ok := s.keys[kid]
+	if !ok {
+		return nil, errors.New("unknown key id")
+	}
+	return key, nil
+}
+
+// Parse verifies a token and returns its claims.
+func (s *Store) Parse(token string) (*Claims, error) {
+	if len(token) > maxTokenBytes {
+		return nil, errors.New("token is too long")
+	}
+	var c Claims
+	if _, err := s.parser.ParseWithClaims(token, &c, s.keyFunc); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Load verifies the request's token. An expired token starts a new
+// session; a forged, tampered or malformed one is an *InvalidCookieError.
+func (s *Store) Load(r *http.Request) (*session.Session, error) {
+	now := s.opts.Now()
+	ck, err := r.Cookie(CookieName)
+	if err != nil || ck.Value == "" {
+		return session.New(session.EventCreated, now), nil
+	}
+	c, err := s.Parse(ck.Value)
+	switch {
+	case errors.Is(err, gojwt.ErrTokenExpired):
+		return session.New(session.EventExpired, now), nil
+	case err != nil:
+		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "its signature or claims do not check out, so it was not made by this shop (" + reason(err) + ")."}
+	}
+	return &session.Session{
+		Data:    session.Data{User: c.User, Cart: cart.Cart{Lines: c.Cart}},
+		ID:      c.ID,
+		Event:   session.EventFound,
+		Started: time.Unix(c.Started, 0),
+	}, nil
+}
+
+// reason turns a parser error into a short phrase without echoing input.
+func reason(err error) string {
+	for _, k := range []struct {
+		err  error
+		text string
+	}{
+		{gojwt.ErrTokenMalformed, "malformed token"},
+		{gojwt.ErrTokenUnverifiable, "unknown key or algorithm"},
+		{gojwt.ErrTokenSignatureInvalid, "bad signature"},
+		{gojwt.ErrTokenInvalidIssuer, "wrong issuer"},
+		{gojwt.ErrTokenInvalidAudience, "wrong audience"},
+		{gojwt.ErrTokenUsedBeforeIssued, "issued in the future"},
+		{gojwt.ErrTokenNotValidYet, "not valid yet"},
+		{gojwt.ErrTokenRequiredClaimMissing, "a required claim is missing"},
+		{gojwt.ErrTokenInvalidClaims, "invalid claims"},
+	} {
+		if errors.Is(err, k.err) {
+			return k.text
+		}
+	}
+	return "invalid token"
+}
+
+// Save signs a new token for the session and sets it as the cookie. A
+// renewing or new session gets a new jti. A token that would not fit in a
+// cookie is a *session.TooLargeError and nothing is written.
+func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	now := s.opts.Now()
+	renew, _ := sess.Renewing()
+	id := sess.ID
+	if id == "" || renew {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		id = base64.RawURLEncoding.EncodeToString(b)
+	}
+	token, err := s.Sign(Claims{
+		RegisteredClaims: gojwt.RegisteredClaims{
+			Issuer:    s.opts.Issuer,
+			Audience:  gojwt.ClaimStrings{s.opts.Audience},
+			ExpiresAt: gojwt.NewNumericDate(now.Add(s.opts.TTL)),
+			IssuedAt:  gojwt.NewNumericDate(now),
+			ID:        id,
+		},
+		User:    sess.User,
+		Cart:    sess.Cart.Lines,
+		Started: sess.Started.Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("sign session token: %w", err)
+	}
+	ck := session.Cookie(r, CookieName, token, int(s.opts.TTL/time.Second))
+	if size := len(ck.String()); size > s.opts.MaxCookieBytes {
+		return &session.TooLargeError{Size: size, Limit: s.opts.MaxCookieBytes}
+	}
+	http.SetCookie(w, ck)
+	sess.ID = id
+	sess.Renewed()
+	return nil
+}
+
+// Sign returns claims signed with the first key, with kid and typ headers.
+func (s *Store) Sign(c Claims) (string, error) {
+	t := gojwt.NewWithClaims(gojwt.SigningMethodHS256, &c)
+	t.Header["kid"] = s.opts.Keys[0].ID
+	t.Header["typ"] = TokenType
+	return t.SignedString(s.opts.Keys[0].Secret)
+}

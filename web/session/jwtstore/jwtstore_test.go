@@ -1,0 +1,274 @@
+package jwtstore
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessiondemo/shop/web/cart"
+	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/sessiontest"
+)
+
+var (
+	k1 = session.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
+	k2 = session.Key{ID: "k2", Secret: []byte("fedcba9876543210fedcba9876543210")}
+)
+
+func newStore(t testing.TB, opts Options) *Store {
+	t.Helper()
+	if opts.Keys == nil {
+		opts.Keys = []session.Key{k1}
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestContract(t *testing.T) {
+	sessiontest.Run(t, sessiontest.Contract{
+		New:       func(t *testing.T) session.Store { return newStore(t, Options{}) },
+		Cookie:    CookieName,
+		Stateful:  false,
+		Malformed: "eyJhbGciOiJIUzI1NiJ9.e30.AAAA",
+	})
+}
+
+// validClaims returns claims the store accepts at now.
+func validClaims(now time.Time) Claims {
+	return Claims{
+		RegisteredClaims: gojwt.RegisteredClaims{
+			Issuer:    "session-demo",
+			Audience:  gojwt.ClaimStrings{"cart"},
+			ExpiresAt: gojwt.NewNumericDate(now.Add(time.Minute)),
+			IssuedAt:  gojwt.NewNumericDate(now),
+			ID:        "abc",
+		},
+		Cart:    []cart.Line{{ProductID: "p1", Qty: 2}},
+		Started: now.Unix(),
+	}
+}
+
+func loadToken(st *Store, token string) (*session.Session, error) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: CookieName, Value: token})
+	return st.Load(r)
+}
+
+func sign(t *testing.T, method gojwt.SigningMethod, key any, header map[string]any, c Claims) string {
+	t.Helper()
+	tok := gojwt.NewWithClaims(method, &c)
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRejectsForgedAndInvalidTokens(t *testing.T) {
+	now := time.Now()
+	st := newStore(t, Options{})
+	good := func(mutate func(*Claims)) Claims { c := validClaims(now); mutate(&c); return c }
+	hdr := map[string]any{"kid": "k1", "typ": TokenType}
+	none := func(alg string) string {
+		enc := base64.RawURLEncoding.EncodeToString
+		return enc([]byte(`{"alg":"`+alg+`","typ":"cart+jwt","kid":"k1"}`)) + "." +
+			enc([]byte(`{"iss":"session-demo","aud":"cart","exp":`+itoa(now.Add(time.Minute).Unix())+`,"iat":`+itoa(now.Unix())+`,"jti":"x","cart":[{"p":"p1","q":99}]}`)) + "."
+	}
+	cases := map[string]string{
+		"alg none":         none("none"),
+		"alg None":         none("None"),
+		"alg NONE":         none("NONE"),
+		"wrong key":        sign(t, gojwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), hdr, validClaims(now)),
+		"unknown kid":      sign(t, gojwt.SigningMethodHS256, k1.Secret, map[string]any{"kid": "k9", "typ": TokenType}, validClaims(now)),
+		"path kid":         sign(t, gojwt.SigningMethodHS256, k1.Secret, map[string]any{"kid": "../../k1", "typ": TokenType}, validClaims(now)),
+		"no typ":           sign(t, gojwt.SigningMethodHS256, k1.Secret, map[string]any{"kid": "k1", "typ": "JWT"}, validClaims(now)),
+		"HS512":            sign(t, gojwt.SigningMethodHS512, k1.Secret, hdr, validClaims(now)),
+		"wrong issuer":     sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.Issuer = "evil" })),
+		"wrong audience":   sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.Audience = gojwt.ClaimStrings{"admin"} })),
+		"no audience":      sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.Audience = nil })),
+		"no exp":           sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.ExpiresAt = nil })),
+		"no iat":           sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.IssuedAt = nil })),
+		"iat in future":    sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.IssuedAt = gojwt.NewNumericDate(now.Add(time.Hour)) })),
+		"nbf in future":    sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.NotBefore = gojwt.NewNumericDate(now.Add(time.Hour)) })),
+		"unknown product":  sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.Cart = []cart.Line{{ProductID: "free", Qty: 1}} })),
+		"qty out of range": sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, good(func(c *Claims) { c.Cart = []cart.Line{{ProductID: "p1", Qty: 1000}} })),
+		"garbage":          "not.a.token",
+		"huge":             "Bearer " + strings.Repeat(".", 1<<16),
+	}
+	for name, tok := range cases {
+		t.Run(name, func(t *testing.T) {
+			s, err := loadToken(st, tok)
+			var inv *session.InvalidCookieError
+			if !errors.As(err, &inv) {
+				t.Fatalf("got session %+v, err %v; want *InvalidCookieError", s, err)
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestEveryFlippedBitIsRejected(t *testing.T) {
+	now := time.Now()
+	st := newStore(t, Options{})
+	tok := sign(t, gojwt.SigningMethodHS256, k1.Secret, map[string]any{"kid": "k1", "typ": TokenType}, validClaims(now))
+	if _, err := loadToken(st, tok); err != nil {
+		t.Fatalf("valid token rejected: %v", err)
+	}
+	accepted := 0
+	for i := 0; i < len(tok); i++ {
+		for _, bit := range []byte{1, 2, 4, 8, 16, 32} {
+			b := []byte(tok)
+			b[i] ^= bit
+			if string(b) == tok {
+				continue
+			}
+			if s, err := loadToken(st, string(b)); err == nil && s.Event == session.EventFound {
+				// base64url's last character may carry unused bits; a flip
+				// there decodes to the same bytes and is still our token.
+				if !sameDecoded(tok, string(b)) {
+					accepted++
+					t.Errorf("flipped bit %d of byte %d accepted", bit, i)
+				}
+			}
+		}
+	}
+	if accepted > 0 {
+		t.Errorf("%d tampered tokens accepted", accepted)
+	}
+}
+
+func sameDecoded(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	if len(pa) != 3 || len(pb) != 3 {
+		return false
+	}
+	for i := range pa {
+		da, e1 := base64.RawURLEncoding.DecodeString(pa[i])
+		db, e2 := base64.RawURLEncoding.DecodeString(pb[i])
+		if e1 != nil || e2 != nil || string(da) != string(db) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestExpiryAndLeeway(t *testing.T) {
+	now := time.Unix(2_000_000_000, 0)
+	st := newStore(t, Options{Leeway: 30 * time.Second, Now: func() time.Time { return now }})
+	hdr := map[string]any{"kid": "k1", "typ": TokenType}
+	at := func(expAgo time.Duration) string {
+		c := validClaims(now.Add(-time.Hour))
+		c.ExpiresAt = gojwt.NewNumericDate(now.Add(-expAgo))
+		return sign(t, gojwt.SigningMethodHS256, k1.Secret, hdr, c)
+	}
+	if s, err := loadToken(st, at(20*time.Second)); err != nil || s.Event != session.EventFound {
+		t.Errorf("exp 20s ago with 30s leeway: %+v %v, want found", s, err)
+	}
+	if s, err := loadToken(st, at(40*time.Second)); err != nil || s.Event != session.EventExpired || s.Cart.Count() != 0 {
+		t.Errorf("exp 40s ago with 30s leeway: %+v %v, want a new expired session", s, err)
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	old := newStore(t, Options{Keys: []session.Key{k1}})
+	s := session.New(session.EventCreated, time.Now())
+	_ = s.Cart.Add("p2", 1)
+	w := httptest.NewRecorder()
+	if err := old.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	tok := w.Result().Cookies()[0].Value
+
+	both := newStore(t, Options{Keys: []session.Key{k2, k1}})
+	if got, err := loadToken(both, tok); err != nil || got.Cart.Qty("p2") != 1 {
+		t.Errorf("k1 token during rotation: %+v %v, want accepted", got, err)
+	}
+	w = httptest.NewRecorder()
+	if err := both.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	parsed, _, _ := gojwt.NewParser().ParseUnverified(w.Result().Cookies()[0].Value, &Claims{})
+	if parsed.Header["kid"] != "k2" {
+		t.Errorf("new tokens signed with %v, want k2", parsed.Header["kid"])
+	}
+	onlyNew := newStore(t, Options{Keys: []session.Key{k2}})
+	var inv *session.InvalidCookieError
+	if _, err := loadToken(onlyNew, tok); !errors.As(err, &inv) {
+		t.Errorf("k1 token after k1 was removed: err %v, want rejected", err)
+	}
+}
+
+func TestRefusesShortKeys(t *testing.T) {
+	if _, err := New(Options{Keys: []session.Key{{ID: "k", Secret: []byte("short")}}}); err == nil {
+		t.Error("a 5-byte key was accepted")
+	}
+	if _, err := New(Options{}); err == nil {
+		t.Error("no keys accepted")
+	}
+}
+
+func TestTooLargeCartIsRefused(t *testing.T) {
+	st := newStore(t, Options{MaxCookieBytes: 400})
+	s := session.New(session.EventCreated, time.Now())
+	for _, p := range cart.Products() {
+		_ = s.Cart.Add(p.ID, 99)
+	}
+	w := httptest.NewRecorder()
+	err := st.Save(w, httptest.NewRequest("POST", "/", nil), s)
+	var tl *session.TooLargeError
+	if !errors.As(err, &tl) || tl.Limit != 400 || tl.Size <= 400 {
+		t.Fatalf("err = %v, want TooLargeError over 400", err)
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Error("a cookie was written despite the error")
+	}
+	// With the real limit the whole catalog at 99 each fits.
+	st = newStore(t, Options{})
+	if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s); err != nil {
+		t.Errorf("full catalog does not fit in 4 KB: %v", err)
+	}
+}
+
+func FuzzParseToken(f *testing.F) {
+	st := newStore(f, Options{})
+	now := time.Now()
+	c := validClaims(now)
+	tok, _ := st.Sign(c)
+	f.Add(tok)
+	f.Add("")
+	f.Add("a.b.c")
+	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	f.Add(strings.Repeat(".", 100))
+	f.Fuzz(func(t *testing.T, s string) {
+		claims, err := st.Parse(s)
+		if err != nil {
+			return
+		}
+		// Anything accepted must re-sign to exactly itself: only our signer
+		// makes tokens we accept.
+		again, err := st.Sign(*claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Parse(again); err != nil {
+			t.Fatalf("re-signed accepted token rejected: %v", err)
+		}
+		if err := (cart.Cart{Lines: claims.Cart}).Validate(); err != nil {
+			t.Fatalf("accepted token with invalid cart: %v", err)
+		}
+	})
+}

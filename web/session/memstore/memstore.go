@@ -1,0 +1,131 @@
+// Package memstore keeps sessions in this replica's memory: the sticky mode.
+// A session lives and dies with its replica; the load balancer must send
+// every request of a browser to the replica that holds its session.
+package memstore
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// CookieName is the cookie that carries a sticky session's ID.
+const CookieName = "sticky_sid"
+
+// The ID is "<replica>.<43 characters of base64url>", 256 random bits; the
+// prefix tells any replica which one issued it, so a request that lands
+// elsewhere after a failover can say where its session was.
+var idPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]{0,31})\.[A-Za-z0-9_-]{43}$`)
+
+type entry struct {
+	data     session.Data
+	started  time.Time
+	lastSeen time.Time
+}
+
+// Store is an in-memory session store. The zero value is not usable; call New.
+type Store struct {
+	replica string
+	idle    time.Duration
+	now     func() time.Time
+
+	mu       sync.Mutex
+	sessions map[string]*entry
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns a store for the named replica. Sessions idle longer than idle
+// end (0 means they never time out).
+func New(replica string, idle time.Duration) *Store {
+	return &Store{replica: replica, idle: idle, now: time.Now, sessions: make(map[string]*entry)}
+}
+
+// Mode returns session.Sticky.
+func (s *Store) Mode() session.Mode { return session.Sticky }
+
+// Describe says where sessions live.
+func (s *Store) Describe() string { return "memory of " + s.replica }
+
+// Len returns the number of sessions held.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Load returns the request's session from memory.
+func (s *Store) Load(r *http.Request) (*session.Session, error) {
+	now := s.now()
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return session.New(session.EventCreated, now), nil
+	}
+	m := idPattern.FindStringSubmatch(c.Value)
+	if m == nil {
+		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
+	}
+	s.mu.Lock()
+	e, ok := s.sessions[c.Value]
+	if ok && s.idle > 0 && now.Sub(e.lastSeen) > s.idle {
+		delete(s.sessions, c.Value)
+		s.mu.Unlock()
+		return session.New(session.EventExpired, now), nil
+	}
+	if !ok {
+		s.mu.Unlock()
+		lost := session.New(session.EventLost, now)
+		lost.LostFrom = m[1]
+		return lost, nil
+	}
+	e.lastSeen = now
+	sess := &session.Session{
+		Data:    session.Data{User: e.data.User, Cart: e.data.Cart.Clone()},
+		ID:      c.Value,
+		Event:   session.EventFound,
+		Started: e.started,
+	}
+	s.mu.Unlock()
+	return sess, nil
+}
+
+// Save stores a copy of the session in memory and sets its cookie.
+func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	now := s.now()
+	renew, previous := sess.Renewing()
+	id := sess.ID
+	if id == "" || renew {
+		var err error
+		if id, err = s.newID(); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	if renew && previous != "" {
+		delete(s.sessions, previous)
+	}
+	s.sessions[id] = &entry{
+		data:     session.Data{User: sess.User, Cart: sess.Cart.Clone()},
+		started:  sess.Started,
+		lastSeen: now,
+	}
+	s.mu.Unlock()
+	sess.ID = id
+	sess.Renewed()
+	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
+	return nil
+}
+
+func (s *Store) newID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return strings.ToLower(s.replica) + "." + base64.RawURLEncoding.EncodeToString(b), nil
+}

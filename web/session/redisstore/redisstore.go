@@ -1,0 +1,131 @@
+// Package redisstore keeps sessions in Redis: the redis mode. It wraps
+// gorilla/sessions' rbcervilla/redisstore, which on its own adopts any ID a
+// client sends, cannot rotate IDs, stores values in the clear and hands back
+// a usable-looking empty session when Redis fails. The wrapper refuses IDs
+// it did not issue, rotates IDs, encrypts values (AES-GCM, rotating keys)
+// and turns every Redis failure into session.ErrUnavailable.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/gorilla/sessions"
+	rbstore "github.com/rbcervilla/redisstore/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiondemo/shop/web/cart"
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// CookieName is the cookie that carries a redis session's ID.
+const CookieName = "redis_sid"
+
+// KeyPrefix starts every session key in Redis.
+const KeyPrefix = "session:"
+
+// redisstore's IDs are 64 random bytes in unpadded base32.
+var idPattern = regexp.MustCompile(`^[A-Z2-7]{103}$`)
+
+// Store keeps sessions in Redis.
+type Store struct {
+	client redis.UniversalClient
+	rs     *rbstore.RedisStore
+	idle   time.Duration
+	now    func() time.Time
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns a store over client. Values are encrypted with keys[0]; every
+// key in keys can decrypt. Sessions idle longer than idle expire in Redis
+// (their TTL); idle must be at least a second.
+func New(client redis.UniversalClient, keys []session.Key, idle time.Duration) (*Store, error) {
+	seal, err := newSealer(keys)
+	if err != nil {
+		return nil, err
+	}
+	if idle < time.Second {
+		return nil, fmt.Errorf("redis session idle timeout %v: want at least 1s", idle)
+	}
+	// NewRedisStore pings Redis; a failed ping is not fatal, since the other
+	// modes must work while Redis is down and this one recovers by itself.
+	rs, _ := rbstore.NewRedisStore(context.Background(), client)
+	rs.KeyPrefix(KeyPrefix)
+	rs.Serializer(seal)
+	return &Store{client: client, rs: rs, idle: idle, now: time.Now}, nil
+}
+
+// Mode returns session.Redis.
+func (s *Store) Mode() session.Mode { return session.Redis }
+
+// Describe says where sessions live.
+func (s *Store) Describe() string { return "Redis (encrypted)" }
+
+// Load reads the request's session from Redis.
+func (s *Store) Load(r *http.Request) (*session.Session, error) {
+	now := s.now()
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return session.New(session.EventCreated, now), nil
+	}
+	if !idPattern.MatchString(c.Value) {
+		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
+	}
+	gs, err := s.rs.New(r, CookieName)
+	if err != nil && !errors.Is(err, errUndecryptable) {
+		return nil, fmt.Errorf("%w: load session: %v", session.ErrUnavailable, err)
+	}
+	rec, ok := gs.Values[valuesKey].(record)
+	if err != nil || gs.IsNew || !ok {
+		// Not in Redis (expired, logged out, or never issued by us) or not
+		// ours to decrypt: start afresh under a new ID, never the sent one.
+		return session.New(session.EventLost, now), nil
+	}
+	return &session.Session{
+		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}},
+		ID:      gs.ID,
+		Event:   session.EventFound,
+		Started: rec.started(),
+	}, nil
+}
+
+// Save writes the session to Redis under its ID, or under a new ID for a
+// new or renewing session (deleting the old key first), and sets the cookie.
+func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	renew, previous := sess.Renewing()
+	if renew && previous != "" {
+		if err := s.client.Del(r.Context(), KeyPrefix+previous).Err(); err != nil {
+			return fmt.Errorf("%w: delete old session: %v", session.ErrUnavailable, err)
+		}
+	}
+	gs := sessions.NewSession(s.rs, CookieName)
+	opts := s.rsOptions(r)
+	gs.Options = &opts
+	gs.ID = sess.ID
+	if renew {
+		gs.ID = ""
+	}
+	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Started: sess.Started.Unix()}
+	if err := s.rs.Save(r, w, gs); err != nil {
+		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
+	}
+	sess.ID = gs.ID
+	sess.Renewed()
+	return nil
+}
+
+func (s *Store) rsOptions(r *http.Request) sessions.Options {
+	c := session.Cookie(r, CookieName, "", 0)
+	return sessions.Options{
+		Path:     c.Path,
+		MaxAge:   int(s.idle / time.Second),
+		HttpOnly: c.HttpOnly,
+		Secure:   c.Secure,
+		SameSite: c.SameSite,
+	}
+}

@@ -1,0 +1,235 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/testcontainers/testcontainers-go"
+	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
+
+	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/sessiontest"
+)
+
+var testKeys = []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}}
+
+// TestMain points testcontainers at this machine before it reads its
+// configuration.
+func TestMain(m *testing.M) {
+	// Where /.dockerenv exists testcontainers guesses that published ports
+	// are on the default gateway, an address outside this machine; with a
+	// local Docker socket they are on 127.0.0.1.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" && !strings.HasPrefix(os.Getenv("DOCKER_HOST"), "tcp://") {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
+	// The reaper is an image of its own that cannot be pulled without a
+	// registry; each test removes its containers itself.
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	os.Exit(m.Run())
+}
+
+// startRedis starts a real Redis in a container for the test. Without
+// Docker the test is skipped, unless E2E_REQUIRED=1 (CI), where that is a
+// failure. REDIS_IMAGE picks the image (default redis:8).
+func startRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	ctx := context.Background()
+	image := os.Getenv("REDIS_IMAGE")
+	if image == "" {
+		image = "redis:8"
+	}
+	provider, err := testcontainers.ProviderDefault.GetProvider()
+	if err == nil {
+		defer provider.Close()
+		err = provider.Health(ctx)
+	}
+	if err != nil {
+		if os.Getenv("E2E_REQUIRED") == "1" {
+			t.Fatalf("Docker is required (E2E_REQUIRED=1) but not reachable: %v", err)
+		}
+		t.Skipf("Docker is not reachable, so the Redis tests cannot run (E2E_REQUIRED=1 makes this a failure): %v", err)
+	}
+	ctr, err := tcredis.Run(ctx, image, testcontainers.WithCmd("redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no"))
+	testcontainers.CleanupContainer(t, ctr)
+	if err != nil {
+		t.Fatalf("start redis (%s): %v\n(where no registry is reachable, build the stand-in images first: eval \"$(.ci/images)\")", image, err)
+	}
+	uri, err := ctr.ConnectionString(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := redis.ParseURL(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+func newStore(t *testing.T, client redis.UniversalClient) *Store {
+	t.Helper()
+	s, err := New(client, testKeys, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRedis(t *testing.T) {
+	client := startRedis(t)
+	ctx := context.Background()
+
+	t.Run("contract", func(t *testing.T) {
+		sessiontest.Run(t, sessiontest.Contract{
+			New:       func(t *testing.T) session.Store { return newStore(t, client) },
+			Cookie:    CookieName,
+			Stateful:  true,
+			Malformed: strings.Repeat("a", 103),
+			Unknown:   strings.Repeat("A", 103),
+		})
+	})
+
+	t.Run("values are encrypted at rest", func(t *testing.T) {
+		st := newStore(t, client)
+		s := session.New(session.EventCreated, time.Now())
+		s.User = "carol-the-customer"
+		_ = s.Cart.Add("p10", 3)
+		w := httptest.NewRecorder()
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := client.Get(ctx, KeyPrefix+s.ID).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, plain := range []string{"carol", "p10", `"q"`} {
+			if bytes.Contains(raw, []byte(plain)) {
+				t.Errorf("stored value contains %q in the clear", plain)
+			}
+		}
+		ttl := client.TTL(ctx, KeyPrefix+s.ID).Val()
+		if ttl <= 0 || ttl > time.Hour {
+			t.Errorf("TTL = %v, want (0, 1h]", ttl)
+		}
+		// Copied under another session's key, the value does not open.
+		other := strings.Repeat("B", 103)
+		client.Set(ctx, KeyPrefix+other, raw, time.Minute)
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: CookieName, Value: other})
+		got, err := st.Load(r)
+		if err != nil || got.Event != session.EventLost || got.User != "" {
+			t.Errorf("value under a foreign ID: %+v, %v; want a new lost session", got, err)
+		}
+		// A store whose only key is another cannot read it either.
+		st2, _ := New(client, []session.Key{{ID: "k2", Secret: bytes.Repeat([]byte{9}, 32)}}, time.Hour)
+		r = httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: CookieName, Value: s.ID})
+		if got, err := st2.Load(r); err != nil || got.Event != session.EventLost {
+			t.Errorf("value under an unknown key: %+v, %v; want lost", got, err)
+		}
+		// During rotation (new key first, old still listed) it opens.
+		st3, _ := New(client, []session.Key{{ID: "k2", Secret: bytes.Repeat([]byte{9}, 32)}, testKeys[0]}, time.Hour)
+		if got, err := st3.Load(r); err != nil || got.User != "carol-the-customer" {
+			t.Errorf("value during key rotation: %+v, %v; want found", got, err)
+		}
+	})
+
+	t.Run("forged IDs create no keys", func(t *testing.T) {
+		st := newStore(t, client)
+		before := client.DBSize(ctx).Val()
+		for i := 0; i < 100; i++ {
+			forged := strings.Repeat(string(rune('A'+i%26)), 100) + "234"
+			r := httptest.NewRequest("POST", "/", nil)
+			r.AddCookie(&http.Cookie{Name: CookieName, Value: forged})
+			s, err := st.Load(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = s.Cart.Add("p1", 1)
+			if err := st.Save(httptest.NewRecorder(), r, s); err != nil {
+				t.Fatal(err)
+			}
+			if s.ID == forged || client.Exists(ctx, KeyPrefix+forged).Val() != 0 {
+				t.Fatalf("forged ID %d adopted", i)
+			}
+		}
+		if added := client.DBSize(ctx).Val() - before; added != 100 {
+			t.Errorf("%d keys added for 100 forged sessions, want 100 new server IDs", added)
+		}
+	})
+
+	t.Run("renewal deletes the old key", func(t *testing.T) {
+		st := newStore(t, client)
+		s := session.New(session.EventCreated, time.Now())
+		_ = s.Cart.Add("p1", 1)
+		if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		old := s.ID
+		s.Renew()
+		if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		if n := client.Exists(ctx, KeyPrefix+old).Val(); n != 0 {
+			t.Errorf("EXISTS old key = %d, want 0", n)
+		}
+	})
+}
+
+// TestRedisUnreachable needs no container: a client aimed at a closed port
+// behaves like Redis being down.
+func TestRedisUnreachable(t *testing.T) {
+	redis.SetLogger(quietLogger{})
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
+	defer client.Close()
+	st := newStore(t, client)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: CookieName, Value: strings.Repeat("A", 103)})
+	if s, err := st.Load(r); !errors.Is(err, session.ErrUnavailable) || s != nil {
+		t.Errorf("Load = %v, %v; want nil, ErrUnavailable", s, err)
+	}
+	s := session.New(session.EventCreated, time.Now())
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); !errors.Is(err, session.ErrUnavailable) {
+		t.Errorf("Save err = %v, want ErrUnavailable", err)
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Error("Save set a cookie although nothing was stored")
+	}
+	// No cookie needs no Redis: a visitor without a session still gets a page.
+	if s, err := st.Load(httptest.NewRequest("GET", "/", nil)); err != nil || s.Event != session.EventCreated {
+		t.Errorf("Load without cookie = %+v, %v", s, err)
+	}
+}
+
+func FuzzSealOpen(f *testing.F) {
+	seal, err := newSealer(testKeys)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := seal.seal("ID", []byte(`{"c":[{"p":"p1","q":1}]}`))
+	f.Add("ID", good)
+	f.Add("ID", []byte{1, 2, 'k', '1'})
+	f.Add("", []byte{})
+	f.Fuzz(func(t *testing.T, id string, b []byte) {
+		if _, err := seal.open(id, b); err == nil && (id != "ID" || !bytes.Equal(b, good)) {
+			t.Fatalf("opened a value we did not seal")
+		}
+	})
+}
+
+// quietLogger drops go-redis's own dial-failure log lines, expected here.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -1,0 +1,201 @@
+// Package session defines the one interface the shop's three session modes
+// implement, and what they share: the session's data, its events, cookies
+// and errors. The stores live in sub-packages, one per backing technology
+// (memstore, redisstore, jwtstore); handlers only ever see Store.
+package session
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sessiondemo/shop/web/cart"
+)
+
+// Mode names a way of keeping sessions.
+type Mode string
+
+// The three session modes.
+const (
+	// Sticky keeps sessions in one replica's memory; the load balancer pins the browser.
+	Sticky Mode = "sticky"
+	// Redis keeps sessions in Redis, so any replica can serve any request.
+	Redis Mode = "redis"
+	// JWT keeps the session in a signed token the browser carries.
+	JWT Mode = "jwt"
+)
+
+// Modes lists every mode in display order.
+var Modes = []Mode{Sticky, Redis, JWT}
+
+// ParseMode returns the mode named s, and false if s names none.
+func ParseMode(s string) (Mode, bool) {
+	for _, m := range Modes {
+		if string(m) == s {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// Event says what a request found of its session.
+type Event string
+
+// The session events a request can see.
+const (
+	// EventFound: the request carried a session the store holds.
+	EventFound Event = "found"
+	// EventCreated: the request carried no session; a new one was started.
+	EventCreated Event = "created"
+	// EventLost: the request carried a session the store no longer holds (its replica died, it was revoked, or it never existed).
+	EventLost Event = "lost"
+	// EventExpired: the request carried a session that timed out.
+	EventExpired Event = "expired"
+)
+
+// Data is what a session holds, the same in every mode.
+type Data struct {
+	// User is the signed-in demo user, or "".
+	User string
+	// Cart is the shopping cart.
+	Cart cart.Cart
+}
+
+// Session is one request's view of its session. Handlers read and change
+// Data, then hand the session back to the store's Save.
+type Session struct {
+	Data
+	// ID identifies the session in its store: the memory or Redis key, or the
+	// token's jti. It is "" for a new session until its first Save.
+	ID string
+	// Event says what the request found.
+	Event Event
+	// LostFrom names the replica that held a session this request could not
+	// find, when the store can tell (sticky mode); otherwise "".
+	LostFrom string
+	// Started is when the session began.
+	Started time.Time
+
+	renew    bool
+	previous string
+}
+
+// New returns a fresh, unsaved session with the given event.
+func New(event Event, now time.Time) *Session {
+	return &Session{Event: event, Started: now}
+}
+
+// Renew asks the next Save to give the session a new ID and to forget the
+// old one, as on sign-in and sign-out (OWASP: renew the ID on privilege change).
+func (s *Session) Renew() {
+	if !s.renew {
+		s.previous = s.ID
+	}
+	s.renew = true
+}
+
+// Renewing reports whether the next Save must issue a new ID, and the ID
+// it must forget ("" when there is none).
+func (s *Session) Renewing() (bool, string) { return s.renew, s.previous }
+
+// Renewed tells the session its store has issued the new ID.
+func (s *Session) Renewed() { s.renew, s.previous = false, "" }
+
+// Hash returns a short, stable hash of the session's ID, safe to show and log.
+// It is "" for a session that has no ID yet.
+func (s *Session) Hash() string { return HashID(s.ID) }
+
+// HashID returns the first 8 hex digits of the SHA-256 of id, or "" for "".
+func HashID(id string) string {
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:4])
+}
+
+// Store keeps sessions for one mode. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Mode returns the mode this store implements.
+	Mode() Mode
+	// Load returns the session the request carries. A request without one, or
+	// with one the store does not hold (any more), gets a new, unsaved session
+	// whose Event says which; that is not an error. Errors are for a cookie
+	// that is malformed or forged (*InvalidCookieError) and for a store that
+	// cannot be reached (ErrUnavailable).
+	Load(r *http.Request) (*Session, error)
+	// Save persists the session and sets the cookie that carries it. It
+	// issues a new ID for a new session or one that is being renewed. On
+	// error nothing was written to w and the stored session is unchanged.
+	Save(w http.ResponseWriter, r *http.Request, s *Session) error
+	// Describe says where this store keeps sessions, for people to read.
+	Describe() string
+}
+
+// ErrUnavailable reports that the session store cannot be reached. Handlers
+// answer it with 503 and never save over the session.
+var ErrUnavailable = errors.New("the session store is unavailable")
+
+// InvalidCookieError reports a session cookie that is malformed, tampered
+// with or forged. Handlers answer it with 400 and expire the cookie.
+type InvalidCookieError struct {
+	// Cookie is the cookie's name.
+	Cookie string
+	// Reason says what is wrong, as a sentence.
+	Reason string
+}
+
+func (e *InvalidCookieError) Error() string {
+	return fmt.Sprintf("Your session cookie %q was not accepted: %s", e.Cookie, e.Reason)
+}
+
+// TooLargeError reports a session that would not fit in its cookie.
+type TooLargeError struct {
+	// Size is the size the cookie would have had, in bytes.
+	Size int
+	// Limit is the largest cookie allowed, in bytes.
+	Limit int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("That change would make your session token %d bytes, more than the %d bytes a cookie may hold. Remove something from the cart, or switch to sticky or redis mode, which keep the cart on the server.", e.Size, e.Limit)
+}
+
+// Key is a named secret, for encryption or signing. Keys rotate: the first
+// of a list is used for new values, every key of the list is accepted.
+type Key struct {
+	// ID names the key inside tokens and ciphertexts; it is not secret.
+	ID string
+	// Secret is the key material.
+	Secret []byte
+}
+
+// Cookie returns a session cookie with the project's flags: HttpOnly,
+// SameSite=Lax, Path=/, and Secure when the request came over https
+// (directly or, per nginx's X-Forwarded-Proto, to the load balancer).
+// maxAge < 0 deletes the cookie; 0 makes it last for the browser session.
+func Cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   IsHTTPS(r),
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// IsHTTPS reports whether the browser reached us over https.
+func IsHTTPS(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+// Expire returns a cookie that deletes the named cookie.
+func Expire(r *http.Request, name string) *http.Cookie {
+	return Cookie(r, name, "", -1)
+}

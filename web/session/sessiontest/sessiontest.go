@@ -1,0 +1,236 @@
+// Package sessiontest is the contract every session.Store passes. Each
+// store's tests call Run with a way to make a fresh store.
+package sessiontest
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// Contract describes the store under test.
+type Contract struct {
+	// New returns a fresh, empty store.
+	New func(t *testing.T) session.Store
+	// Cookie is the name of the cookie the store sets.
+	Cookie string
+	// Stateful is true when the store holds sessions on the server, so an
+	// ID it forgets (on renewal) can no longer be used. A JWT store is not.
+	Stateful bool
+	// Malformed is a cookie value the store must reject as invalid.
+	Malformed string
+	// Unknown is a well-formed cookie value the store never issued.
+	Unknown string
+}
+
+// Run runs the contract against c.
+func Run(t *testing.T, c Contract) {
+	t.Run("no cookie starts a new empty session", func(t *testing.T) {
+		st := c.New(t)
+		s, err := st.Load(httptest.NewRequest("GET", "/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Event != session.EventCreated || s.ID != "" || s.Cart.Count() != 0 || s.User != "" {
+			t.Fatalf("got %+v, want a new empty session", s)
+		}
+	})
+
+	t.Run("saved session loads back", func(t *testing.T) {
+		st := c.New(t)
+		s := load(t, st, nil)
+		s.User = "alice"
+		mustAdd(t, s, "p1", 2)
+		mustAdd(t, s, "p3", 1)
+		ck := save(t, st, s)
+		if s.ID == "" {
+			t.Fatal("Save left the ID empty")
+		}
+		got := load(t, st, ck)
+		if got.Event != session.EventFound {
+			t.Fatalf("Event = %s, want found", got.Event)
+		}
+		if got.ID != s.ID || got.Hash() != s.Hash() || got.User != "alice" {
+			t.Errorf("loaded %+v, want ID %s user alice", got, s.ID)
+		}
+		if got.Cart.Qty("p1") != 2 || got.Cart.Qty("p3") != 1 || len(got.Cart.Lines) != 2 {
+			t.Errorf("cart = %v", got.Cart.Lines)
+		}
+		if got.Started.Unix() != s.Started.Unix() {
+			t.Errorf("Started = %v, want %v", got.Started, s.Started)
+		}
+	})
+
+	t.Run("changes without Save are not kept", func(t *testing.T) {
+		st := c.New(t)
+		s := load(t, st, nil)
+		mustAdd(t, s, "p1", 1)
+		ck := save(t, st, s)
+		s2 := load(t, st, ck)
+		mustAdd(t, s2, "p2", 5)
+		if got := load(t, st, ck); got.Cart.Qty("p2") != 0 {
+			t.Errorf("unsaved change visible: %v", got.Cart.Lines)
+		}
+	})
+
+	t.Run("cookie flags", func(t *testing.T) {
+		st := c.New(t)
+		for _, https := range []bool{false, true} {
+			r := httptest.NewRequest("POST", "/", nil)
+			if https {
+				r.Header.Set("X-Forwarded-Proto", "https")
+			}
+			s, err := st.Load(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAdd(t, s, "p1", 1)
+			w := httptest.NewRecorder()
+			if err := st.Save(w, r, s); err != nil {
+				t.Fatal(err)
+			}
+			ck := findCookie(t, w, c.Cookie)
+			if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Domain != "" || ck.Secure != https {
+				t.Errorf("https=%v: cookie %s has the wrong flags", https, ck.String())
+			}
+			if n := len(ck.String()); n > 4096 {
+				t.Errorf("cookie is %d bytes", n)
+			}
+		}
+	})
+
+	t.Run("renew issues a new ID", func(t *testing.T) {
+		st := c.New(t)
+		s := load(t, st, nil)
+		mustAdd(t, s, "p4", 1)
+		old := save(t, st, s)
+		oldID := s.ID
+		s = load(t, st, old)
+		s.User = "bob"
+		s.Renew()
+		fresh := save(t, st, s)
+		if s.ID == oldID || fresh.Value == old.Value {
+			t.Fatalf("ID not rotated: %s", s.ID)
+		}
+		got := load(t, st, fresh)
+		if got.User != "bob" || got.Cart.Qty("p4") != 1 {
+			t.Errorf("renewed session lost its data: %+v", got)
+		}
+		if c.Stateful {
+			if again := load(t, st, old); again.Event == session.EventFound || again.Cart.Count() != 0 {
+				t.Errorf("old ID still loads: %+v", again)
+			}
+		}
+	})
+
+	// A stateless store has no unknown IDs: every verified token is its own
+	// session, and forged ones are covered by "malformed cookie".
+	if c.Unknown != "" {
+		t.Run("unknown ID is never adopted", func(t *testing.T) {
+			st := c.New(t)
+			s := load(t, st, &http.Cookie{Name: c.Cookie, Value: c.Unknown})
+			if s.Event != session.EventLost || s.ID != "" || s.Cart.Count() != 0 {
+				t.Fatalf("got %+v, want a new lost session", s)
+			}
+			mustAdd(t, s, "p1", 1)
+			ck := save(t, st, s)
+			if ck.Value == c.Unknown || strings.Contains(ck.Value, c.Unknown) {
+				t.Errorf("store adopted the client's ID")
+			}
+		})
+	}
+
+	t.Run("malformed cookie is rejected", func(t *testing.T) {
+		st := c.New(t)
+		for _, v := range []string{c.Malformed, "x", strings.Repeat("A", 5000), "../../etc/passwd", "a.b.c"} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Cookie", c.Cookie+"="+v)
+			s, err := st.Load(r)
+			var inv *session.InvalidCookieError
+			if !errors.As(err, &inv) {
+				t.Errorf("value %.20q: got session %+v, err %v; want *InvalidCookieError", v, s, err)
+			}
+		}
+		// net/http drops cookie values that are not valid octets; such a
+		// request simply has no session.
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", c.Cookie+"=\"\x00é\"")
+		if s, err := st.Load(r); err != nil || s.Event != session.EventCreated {
+			t.Errorf("invalid octets: got %+v, %v; want a new session", s, err)
+		}
+	})
+
+	t.Run("concurrent loads and saves", func(t *testing.T) {
+		st := c.New(t)
+		s := load(t, st, nil)
+		mustAdd(t, s, "p1", 1)
+		ck := save(t, st, s)
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 10; j++ {
+					r := httptest.NewRequest("GET", "/", nil)
+					r.AddCookie(ck)
+					s, err := st.Load(r)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_ = s.Cart.Set("p1", 1+j)
+					if err := st.Save(httptest.NewRecorder(), r, s); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+func load(t *testing.T, st session.Store, ck *http.Cookie) *session.Session {
+	t.Helper()
+	r := httptest.NewRequest("GET", "/", nil)
+	if ck != nil {
+		r.AddCookie(ck)
+	}
+	s, err := st.Load(r)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return s
+}
+
+func save(t *testing.T, st session.Store, s *session.Session) *http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	return findCookie(t, w, "")
+}
+
+func findCookie(t *testing.T, w *httptest.ResponseRecorder, name string) *http.Cookie {
+	t.Helper()
+	for _, ck := range w.Result().Cookies() {
+		if name == "" || ck.Name == name {
+			return ck
+		}
+	}
+	t.Fatalf("no cookie %q set; headers %v", name, w.Header())
+	return nil
+}
+
+func mustAdd(t *testing.T, s *session.Session, id string, qty int) {
+	t.Helper()
+	if err := s.Cart.Add(id, qty); err != nil {
+		t.Fatal(err)
+	}
+}
