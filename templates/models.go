@@ -1,0 +1,150 @@
+// Package templates holds the templ components that render the shop's pages
+// and the view models they take. Components are pure: they render what they
+// are given and know nothing of HTTP, sessions or the web package.
+package templates
+
+// Page is what every page shares: the header with the mode toggle, the
+// replica that served it, the trail of recent replicas and a flash message.
+type Page struct {
+	// Title is the page's title, without the site name.
+	Title string
+	// Replica is the name of the replica that rendered this page, e.g. "app2".
+	Replica string
+	// Mode is the session mode this browser uses: "sticky", "redis" or "jwt".
+	Mode string
+	// Affinity is the sticky technique ("cookie", "url" or "ip"); shown in sticky mode.
+	Affinity string
+	// Modes lists the choices of the mode toggle, in display order.
+	Modes []ModeOption
+	// User is the signed-in demo user, or "" when signed out.
+	User string
+	// CartCount is the number of items in the cart, shown on the cart link.
+	CartCount int
+	// Trail lists the replicas that served this browser's last requests,
+	// oldest first; the last entry is this request.
+	Trail []TrailEntry
+	// Flash is a one-time message from the previous action, or nil.
+	Flash *Flash
+	// Notice explains something about the session the person should know
+	// (for example that it was lost with the replica that held it), or nil.
+	Notice *Notice
+	// Session describes the session that served this page.
+	Session SessionInfo
+	// RequestID is the X-Request-Id of this response.
+	RequestID string
+	// Path is the path of this page; forms send it back as return_to.
+	Path string
+	// SID is the session ID to carry in the URL of every link and form
+	// action as the query parameter sid (sticky mode with url affinity, for
+	// clients without cookies), or "" to leave URLs alone.
+	SID string
+}
+
+// ModeOption is one choice of the session-mode toggle.
+type ModeOption struct {
+	// Value is the mode's name as the server knows it: "sticky", "redis" or "jwt".
+	Value string
+	// Label is the short text on the toggle button.
+	Label string
+	// Description is a one-line explanation shown as the button's title.
+	Description string
+	// Selected is true for the mode this browser uses.
+	Selected bool
+}
+
+// TrailEntry is one request in the strip of recent replicas.
+type TrailEntry struct {
+	// Replica is the replica that served the request.
+	Replica string
+	// Current is true for the request that rendered this page.
+	Current bool
+}
+
+// Flash is a one-time message shown at the top of a page.
+type Flash struct {
+	// Kind is "success", "error" or "info".
+	Kind string
+	// Message is the sentence shown.
+	Message string
+}
+
+// Notice is a longer explanation about the session, shown above the content.
+type Notice struct {
+	// Kind is "warning" or "info".
+	Kind string
+	// Title is a short headline.
+	Title string
+	// Message is one or more sentences.
+	Message string
+}
+
+// SessionInfo describes the session behind a page, for the footer panel.
+type SessionInfo struct {
+	// Hash is a short hash of the session (never the ID itself).
+	Hash string
+	// Event is "found", "created", "lost" or "expired".
+	Event string
+	// Store says where the session lives, e.g. "memory of app2", "Redis", "signed cookie (JWT)".
+	Store string
+}
+
+// Product is one product card in the shop grid.
+type Product struct {
+	// ID is the product's id, e.g. "p1".
+	ID string
+	// Name is the product's display name.
+	Name string
+	// Description is one sentence about the product.
+	Description string
+	// Image is the URL of the product's SVG illustration.
+	Image string
+	// Price is the formatted price, e.g. "$12.99".
+	Price string
+	// InCart is how many of this product the cart holds.
+	InCart int
+}
+
+// ShopModel is the view model of the shop page (GET /).
+type ShopModel struct {
+	Page     Page
+	Products []Product
+}
+
+// CartLine is one line of the cart page.
+type CartLine struct {
+	// ProductID is the product's id.
+	ProductID string
+	// Name is the product's display name.
+	Name string
+	// Image is the URL of the product's SVG illustration.
+	Image string
+	// Qty is the quantity, 1..99.
+	Qty int
+	// UnitPrice is the formatted price of one item.
+	UnitPrice string
+	// LineTotal is the formatted price of the line.
+	LineTotal string
+}
+
+// CartModel is the view model of the cart page (GET /cart).
+type CartModel struct {
+	Page  Page
+	Lines []CartLine
+	// Count is the number of items.
+	Count int
+	// Total is the formatted total.
+	Total string
+	// MaxQty is the largest quantity a line may hold.
+	MaxQty int
+}
+
+// ErrorModel is the view model of an error page.
+type ErrorModel struct {
+	Page Page
+	// Status is the HTTP status code.
+	Status int
+	// Title is a short headline, e.g. "Session store unavailable".
+	Title string
+	// Message says what happened and what the person can do.
+	Message string
+}
