@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// config is everything a replica reads from its environment.
+type config struct {
+	Replica         string
+	HTTPAddr        string
+	DefaultMode     session.Mode
+	RedisAddr       string
+	RedisUsername   string
+	RedisPassword   string
+	EncryptionKeys  []session.Key
+	JWTKeys         []session.Key
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+}
+
+// loadConfig reads the configuration. Every variable has a default except
+// the keys, which must be set: a demo default for secrets would end up in
+// production. Secrets are never logged or echoed in errors.
+func loadConfig(getenv func(string) string) (config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []error
+	c := config{
+		Replica:       get("REPLICA_NAME", ""),
+		HTTPAddr:      get("HTTP_ADDR", ":8080"),
+		RedisAddr:     get("REDIS_ADDR", "localhost:6379"),
+		RedisUsername: get("REDIS_USERNAME", ""),
+		RedisPassword: getenv("REDIS_PASSWORD"),
+	}
+	if c.Replica == "" {
+		h, _ := os.Hostname()
+		c.Replica = strings.ToLower(h)
+	}
+	mode, ok := session.ParseMode(get("SESSION_DEFAULT_MODE", "sticky"))
+	if !ok {
+		errs = append(errs, fmt.Errorf("SESSION_DEFAULT_MODE=%q: want sticky, redis or jwt", getenv("SESSION_DEFAULT_MODE")))
+	}
+	c.DefaultMode = mode
+	duration := func(name, def string) time.Duration {
+		v := get(name, def)
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 30m", name, v))
+		}
+		return d
+	}
+	c.IdleTimeout = duration("SESSION_IDLE_TIMEOUT", "30m")
+	c.AbsoluteTimeout = duration("SESSION_ABSOLUTE_TIMEOUT", "12h")
+	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", "10s")
+	if c.IdleTimeout > 0 && c.AbsoluteTimeout > 0 && c.IdleTimeout > c.AbsoluteTimeout {
+		errs = append(errs, errors.New("SESSION_IDLE_TIMEOUT is longer than SESSION_ABSOLUTE_TIMEOUT"))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", getenv("LOG_LEVEL")))
+	}
+	var err error
+	if c.EncryptionKeys, err = parseKeys("SESSION_ENCRYPTION_KEYS", getenv("SESSION_ENCRYPTION_KEYS"), 32, 32); err != nil {
+		errs = append(errs, err)
+	}
+	if c.JWTKeys, err = parseKeys("JWT_SIGNING_KEYS", getenv("JWT_SIGNING_KEYS"), 32, 1024); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+// parseKeys reads "id:base64[,id:base64...]". The first key is the one in
+// use; the others are still accepted, so keys can rotate.
+func parseKeys(name, v string, minLen, maxLen int) ([]session.Key, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, fmt.Errorf("%s is not set: want id:base64-key[,id:base64-key...] (generate a key with: head -c 32 /dev/urandom | base64)", name)
+	}
+	var keys []session.Key
+	for i, part := range strings.Split(v, ",") {
+		id, b64, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok || id == "" {
+			return nil, fmt.Errorf("%s: key %d has no id: want id:base64-key", name, i+1)
+		}
+		secret, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			if secret, err = base64.RawURLEncoding.DecodeString(b64); err != nil {
+				return nil, fmt.Errorf("%s: key %q is not base64", name, id)
+			}
+		}
+		if len(secret) < minLen || len(secret) > maxLen {
+			if minLen == maxLen {
+				return nil, fmt.Errorf("%s: key %q is %d bytes, want exactly %d", name, id, len(secret), minLen)
+			}
+			return nil, fmt.Errorf("%s: key %q is %d bytes, want at least %d random bytes", name, id, len(secret), minLen)
+		}
+		keys = append(keys, session.Key{ID: id, Secret: secret})
+	}
+	return keys, nil
+}

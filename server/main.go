@@ -1,0 +1,146 @@
+// Command server is one replica of the session-management shop. It reads
+// its configuration from the environment (and nowhere else), wires the
+// three session stores into the web handler, serves, and shuts down
+// gracefully on SIGTERM.
+//
+// "server healthcheck" probes a running replica's /healthz and exits 0 or
+// 1, for container health checks in images without a shell.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiondemo/shop/web"
+	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/jwtstore"
+	"github.com/sessiondemo/shop/web/session/memstore"
+	"github.com/sessiondemo/shop/web/session/redisstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the replica and blocks until ctx is done and the server has
+// shut down. Tests call it with their own getenv and a context they cancel.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return healthcheck(cfg.HTTPAddr)
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	rdb := redis.NewClient(&redis.Options{
+		Addr:     cfg.RedisAddr,
+		Username: cfg.RedisUsername,
+		Password: cfg.RedisPassword,
+		// Short timeouts: a request in redis mode must fail fast with a
+		// 503 when Redis is gone, not hang until nginx gives up.
+		DialTimeout:  500 * time.Millisecond,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		PoolTimeout:  time.Second,
+		MaxRetries:   1,
+		// One dial attempt per command: a down Redis must not cost
+		// several dial timeouts per request.
+		DialerRetries: 1,
+	})
+	defer rdb.Close()
+	redisStore, err := redisstore.New(rdb, cfg.EncryptionKeys, cfg.IdleTimeout)
+	if err != nil {
+		return err
+	}
+	jwtStore, err := jwtstore.New(jwtstore.Options{Keys: cfg.JWTKeys, TTL: cfg.IdleTimeout})
+	if err != nil {
+		return err
+	}
+	handler, err := web.NewHandler(web.Options{
+		Replica:     cfg.Replica,
+		DefaultMode: cfg.DefaultMode,
+		Stores: web.Stores{
+			session.Sticky: memstore.New(cfg.Replica, cfg.IdleTimeout),
+			session.Redis:  redisStore,
+			session.JWT:    jwtStore,
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		// Longer than nginx's upstream keepalive_timeout (60s), so nginx,
+		// not Go, closes idle upstream connections and never reuses one Go
+		// has just closed.
+		IdleTimeout:    75 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	log.Info("replica listening", "replica", cfg.Replica, "addr", ln.Addr().String(), "default_mode", cfg.DefaultMode,
+		"redis_addr", cfg.RedisAddr, "idle_timeout", cfg.IdleTimeout.String(), "absolute_timeout", cfg.AbsoluteTimeout.String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight", "replica", cfg.Replica)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped", "replica", cfg.Replica)
+	return nil
+}
+
+// healthcheck asks the replica listening on addr for /healthz.
+func healthcheck(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,463 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sessiondemo/shop/templates"
+	"github.com/sessiondemo/shop/web/cart"
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// Stores holds one session store per mode.
+type Stores map[session.Mode]session.Store
+
+// load returns the session store for the request's mode and the session
+// the request carries, and records what was found for the log.
+func (st Stores) load(r *http.Request) (session.Store, *session.Session, error) {
+	ri := info(r)
+	store, ok := st[ri.Mode]
+	if !ok {
+		return nil, nil, badRequest(fmt.Sprintf("Session mode %q is not available on this replica.", ri.Mode))
+	}
+	ri.Describe = store.Describe()
+	sess, err := store.Load(r)
+	if err != nil {
+		var ic *session.InvalidCookieError
+		if errors.As(err, &ic) {
+			ri.SessionEvent = session.EventLost
+		}
+		return store, nil, err
+	}
+	ri.SessionHash, ri.SessionEvent = sess.Hash(), sess.Event
+	return store, sess, nil
+}
+
+// save writes the session and records its (possibly new) hash for the log.
+func save(store session.Store, w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	if err := store.Save(w, r, sess); err != nil {
+		return err
+	}
+	info(r).SessionHash = sess.Hash()
+	return nil
+}
+
+// change is one state change on a session, shared by forms and the API.
+// It returns the flash code and argument a form shows afterwards.
+type change func(sess *session.Session) (flash, arg string, err error)
+
+func addItem(id string, qty int) change {
+	return func(s *session.Session) (string, string, error) { return "added", id, s.Cart.Add(id, qty) }
+}
+
+func setItem(id string, qty int) change {
+	return func(s *session.Session) (string, string, error) { return "updated", id, s.Cart.Set(id, qty) }
+}
+
+func removeItem(id string) change {
+	return func(s *session.Session) (string, string, error) { return "removed", id, s.Cart.Remove(id) }
+}
+
+func clearCart(s *session.Session) (string, string, error) {
+	s.Cart.Clear()
+	return "cleared", "", nil
+}
+
+var userPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+func signIn(user string) change {
+	return func(s *session.Session) (string, string, error) {
+		if !userPattern.MatchString(user) {
+			return "", "", badRequest("A demo user name is 1 to 32 letters, digits, '-' or '_'.")
+		}
+		s.User = user
+		s.Renew()
+		return "signed-in", user, nil
+	}
+}
+
+func signOut(s *session.Session) (string, string, error) {
+	s.Data = session.Data{}
+	s.Started = time.Now()
+	s.Renew()
+	return "signed-out", "", nil
+}
+
+// apply loads the session, applies the change and saves. On any error
+// nothing is saved: the stored session stays as it was.
+func apply(stores Stores, w http.ResponseWriter, r *http.Request, c change) (*session.Session, string, string, error) {
+	store, sess, err := stores.load(r)
+	if err != nil {
+		return nil, "", "", err
+	}
+	flash, arg, err := c(sess)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := save(store, w, r, sess); err != nil {
+		return nil, "", "", err
+	}
+	return sess, flash, arg, nil
+}
+
+// handleHealthz serves GET /healthz: the process is up. It does not check
+// Redis, since sticky and jwt modes work without it.
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+}
+
+// handleShopPage serves GET /, the product grid.
+func handleShopPage(stores Stores, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, sess, err := stores.load(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		m := templates.ShopModel{Page: pageModel(r, "Shop", sess)}
+		m.Page.Flash = takeFlash(w, r)
+		for _, p := range cart.Products() {
+			m.Products = append(m.Products, templates.Product{
+				ID: p.ID, Name: p.Name, Description: p.Description, Image: p.Image(),
+				Price: cart.FormatCents(p.PriceCents), InCart: sess.Cart.Qty(p.ID),
+			})
+		}
+		render(w, r, log, http.StatusOK, templates.ShopPage(m))
+	})
+}
+
+// handleCartPage serves GET /cart.
+func handleCartPage(stores Stores, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, sess, err := stores.load(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		m := templates.CartModel{
+			Page:   pageModel(r, "Your cart", sess),
+			Count:  sess.Cart.Count(),
+			Total:  cart.FormatCents(sess.Cart.TotalCents()),
+			MaxQty: cart.MaxQty,
+		}
+		m.Page.Flash = takeFlash(w, r)
+		for _, l := range sess.Cart.Lines {
+			p, _ := cart.Lookup(l.ProductID)
+			m.Lines = append(m.Lines, templates.CartLine{
+				ProductID: p.ID, Name: p.Name, Image: p.Image(), Qty: l.Qty,
+				UnitPrice: cart.FormatCents(p.PriceCents), LineTotal: cart.FormatCents(p.PriceCents * l.Qty),
+			})
+		}
+		render(w, r, log, http.StatusOK, templates.CartPage(m))
+	})
+}
+
+// handleNotFound serves every path no route matches.
+func handleNotFound(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, log, &httpError{http.StatusNotFound, "Page not found", "There is nothing at " + truncate(r.URL.Path, 60) + "."})
+	})
+}
+
+// maxFormBytes bounds a form or JSON body.
+const maxFormBytes = 4 << 10
+
+// parseForm reads a form body of at most maxFormBytes.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return badRequest(fmt.Sprintf("The form is larger than %d bytes.", maxFormBytes))
+		}
+		return badRequest("The form could not be read.")
+	}
+	return nil
+}
+
+// formQty reads the qty field of a form.
+func formQty(r *http.Request) (int, error) {
+	v := strings.TrimSpace(r.PostFormValue("qty"))
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil || fmt.Sprint(n) != strings.TrimLeft(v, "+") {
+		return 0, badRequest(fmt.Sprintf("The quantity must be a whole number from 1 to %d.", cart.MaxQty))
+	}
+	return n, nil
+}
+
+// handleForm serves the shop's HTML forms: it reads the form, builds the
+// change, applies it and redirects back with a flash message (POST,
+// redirect, GET), or shows the error page.
+func handleForm(stores Stores, log *slog.Logger, build func(r *http.Request) (change, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := parseForm(w, r); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		c, err := build(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		_, flash, arg, err := apply(stores, w, r, c)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		setFlash(w, r, flash, arg)
+		http.Redirect(w, r, safeReturn(r), http.StatusSeeOther)
+	})
+}
+
+func formAdd(r *http.Request) (change, error) {
+	qty := 1
+	if r.PostFormValue("qty") != "" {
+		n, err := formQty(r)
+		if err != nil {
+			return nil, err
+		}
+		qty = n
+	}
+	return addItem(r.PostFormValue("product_id"), qty), nil
+}
+
+func formUpdate(r *http.Request) (change, error) {
+	qty, err := formQty(r)
+	if err != nil {
+		return nil, err
+	}
+	return setItem(r.PostFormValue("product_id"), qty), nil
+}
+
+func formRemove(r *http.Request) (change, error) {
+	return removeItem(r.PostFormValue("product_id")), nil
+}
+func formClear(r *http.Request) (change, error) { return clearCart, nil }
+func formLogin(r *http.Request) (change, error) {
+	return signIn(strings.TrimSpace(r.PostFormValue("user"))), nil
+}
+func formLogout(r *http.Request) (change, error) { return signOut, nil }
+
+// handleModeForm serves POST /mode: it switches this browser's session
+// mode (and, optionally, sticky affinity technique) by cookie.
+func handleModeForm(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := parseForm(w, r); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		m, ok := session.ParseMode(r.PostFormValue("mode"))
+		if !ok {
+			writeError(w, r, log, badRequest("Choose sticky, redis or jwt mode."))
+			return
+		}
+		setPreference(w, r, "mode", string(m))
+		if a := r.PostFormValue("affinity"); a != "" {
+			if !validAffinity(a) {
+				writeError(w, r, log, badRequest("Choose cookie, url or ip affinity."))
+				return
+			}
+			setPreference(w, r, "affinity", a)
+		}
+		setFlash(w, r, "mode", string(m))
+		http.Redirect(w, r, safeReturn(r), http.StatusSeeOther)
+	})
+}
+
+// setPreference sets a long-lived preference cookie nginx can read.
+func setPreference(w http.ResponseWriter, r *http.Request, name, value string) {
+	http.SetCookie(w, session.Cookie(r, name, value, 365*24*3600))
+}
+
+// cartJSON is the body of every cart answer of the API.
+type cartJSON struct {
+	Mode       string         `json:"mode"`
+	Replica    string         `json:"replica"`
+	User       string         `json:"user"`
+	Session    string         `json:"session"`
+	Event      string         `json:"session_event"`
+	Items      []cartItemJSON `json:"items"`
+	Count      int            `json:"count"`
+	TotalCents int            `json:"total_cents"`
+}
+
+type cartItemJSON struct {
+	ProductID  string `json:"product_id"`
+	Name       string `json:"name"`
+	Qty        int    `json:"qty"`
+	PriceCents int    `json:"price_cents"`
+}
+
+func newCartJSON(r *http.Request, sess *session.Session) cartJSON {
+	ri := info(r)
+	out := cartJSON{
+		Mode: string(ri.Mode), Replica: ri.Replica, User: sess.User,
+		Session: sess.Hash(), Event: string(sess.Event),
+		Items: []cartItemJSON{}, Count: sess.Cart.Count(), TotalCents: sess.Cart.TotalCents(),
+	}
+	for _, l := range sess.Cart.Lines {
+		p, _ := cart.Lookup(l.ProductID)
+		out.Items = append(out.Items, cartItemJSON{ProductID: p.ID, Name: p.Name, Qty: l.Qty, PriceCents: p.PriceCents})
+	}
+	return out
+}
+
+// handleAPIProducts serves GET /api/products, the catalog.
+func handleAPIProducts() http.Handler {
+	type productJSON struct {
+		ID         string `json:"id"`
+		Name       string `json:"name"`
+		PriceCents int    `json:"price_cents"`
+		Image      string `json:"image"`
+	}
+	var body []productJSON
+	for _, p := range cart.Products() {
+		body = append(body, productJSON{p.ID, p.Name, p.PriceCents, p.Image()})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, body)
+	})
+}
+
+// handleAPICart serves GET /api/cart, the caller's cart.
+func handleAPICart(stores Stores, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, sess, err := stores.load(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, newCartJSON(r, sess))
+	})
+}
+
+// handleAPIChange serves the API's state changes: it decodes the JSON body
+// into T when T is not struct{}, builds the change, applies it and answers
+// with the cart.
+func handleAPIChange[T any](stores Stores, log *slog.Logger, build func(r *http.Request, body T) (change, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body T
+		if err := decodeJSON(w, r, &body); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		c, err := build(r, body)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		sess, _, _, err := apply(stores, w, r, c)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, newCartJSON(r, sess))
+	})
+}
+
+// noBody is the body of API calls that take none; any JSON object is accepted.
+type noBody struct{}
+
+type addBody struct {
+	ProductID *string `json:"product_id"`
+	Qty       *int    `json:"qty"`
+}
+
+func apiAdd(r *http.Request, b addBody) (change, error) {
+	if b.ProductID == nil {
+		return nil, badRequest(`The body needs "product_id", e.g. {"product_id":"p1","qty":1}.`)
+	}
+	qty := 1
+	if b.Qty != nil {
+		qty = *b.Qty
+	}
+	return addItem(*b.ProductID, qty), nil
+}
+
+type setBody struct {
+	Qty *int `json:"qty"`
+}
+
+func apiSet(r *http.Request, b setBody) (change, error) {
+	if b.Qty == nil {
+		return nil, badRequest(`The body needs "qty", e.g. {"qty":3}.`)
+	}
+	return setItem(r.PathValue("product_id"), *b.Qty), nil
+}
+
+func apiRemove(r *http.Request, _ noBody) (change, error) {
+	return removeItem(r.PathValue("product_id")), nil
+}
+
+func apiClear(r *http.Request, _ noBody) (change, error) { return clearCart, nil }
+
+type loginBody struct {
+	User string `json:"user"`
+}
+
+func apiLogin(r *http.Request, b loginBody) (change, error) { return signIn(b.User), nil }
+
+func apiLogout(r *http.Request, _ noBody) (change, error) { return signOut, nil }
+
+// decodeJSON reads one JSON object of at most maxFormBytes into v, with
+// errors a person understands. An empty body is an empty object.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return badRequest(fmt.Sprintf("The request body is larger than %d bytes.", maxFormBytes))
+		}
+		return badRequest("The request body could not be read.")
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		data = []byte("{}")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var (
+			se *json.SyntaxError
+			te *json.UnmarshalTypeError
+		)
+		switch {
+		case errors.As(err, &se):
+			return badRequest(fmt.Sprintf("The request body is not valid JSON (at byte %d).", se.Offset))
+		case errors.As(err, &te) && te.Field != "":
+			return badRequest(fmt.Sprintf("%q must be %s, not %s.", te.Field, jsonKind(te.Type.Kind().String()), te.Value))
+		case errors.As(err, &te):
+			return badRequest("The request body must be a JSON object.")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return badRequest(fmt.Sprintf("The request body has a field this API does not know: %s.", truncate(strings.TrimPrefix(err.Error(), "json: unknown field "), 40)))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest("The request body is cut off: it is not complete JSON.")
+		default:
+			return badRequest("The request body is not valid JSON.")
+		}
+	}
+	if dec.More() {
+		return badRequest("The request body must hold one JSON object, not several.")
+	}
+	return nil
+}
+
+func jsonKind(kind string) string {
+	switch kind {
+	case "int", "ptr":
+		return "a whole number"
+	case "string":
+		return "a string"
+	}
+	return "a " + kind
+}

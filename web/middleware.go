@@ -1,0 +1,219 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// Affinity techniques for sticky mode.
+const (
+	affinityCookie = "cookie"
+	affinityURL    = "url"
+	affinityIP     = "ip"
+)
+
+// requestInfo is what the middleware and the handlers learn about one
+// request; the logging middleware writes it out at the end.
+type requestInfo struct {
+	RequestID    string
+	Replica      string
+	Mode         session.Mode
+	Affinity     string
+	SessionHash  string
+	SessionEvent session.Event
+	// Trail is this browser's recent replicas, oldest first, this request last.
+	Trail []string
+	// Describe says where this mode keeps sessions.
+	Describe string
+}
+
+type infoKey struct{}
+
+// info returns the request's info; never nil inside the handler chain.
+func info(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+
+// withRequestInfo names the request, picks its session mode and sets the
+// X-Replica, X-Session-Mode and X-Request-Id headers every response carries.
+// The request id comes from nginx ($request_id) when it sent a sane one.
+func withRequestInfo(replica string, defaultMode session.Mode, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ri := &requestInfo{Replica: replica, Mode: defaultMode, Affinity: affinityCookie}
+			ri.RequestID = r.Header.Get("X-Request-Id")
+			if !requestIDPattern.MatchString(ri.RequestID) {
+				ri.RequestID = newRequestID()
+			}
+			if c, err := r.Cookie("mode"); err == nil {
+				if m, ok := session.ParseMode(c.Value); ok {
+					ri.Mode = m
+				}
+			}
+			if c, err := r.Cookie("affinity"); err == nil && validAffinity(c.Value) {
+				ri.Affinity = c.Value
+			}
+			h := w.Header()
+			h.Set("X-Replica", replica)
+			h.Set("X-Request-Id", ri.RequestID)
+			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+
+			q := r.URL.Query()
+			if v, ok := q["mode"]; ok {
+				m, valid := session.ParseMode(v[0])
+				if !valid {
+					h.Set("X-Session-Mode", string(ri.Mode))
+					writeError(w, r, log, badRequest(fmt.Sprintf("There is no session mode %q; use sticky, redis or jwt.", truncate(v[0], 20))))
+					return
+				}
+				ri.Mode = m
+			}
+			if v, ok := q["affinity"]; ok {
+				if !validAffinity(v[0]) {
+					h.Set("X-Session-Mode", string(ri.Mode))
+					writeError(w, r, log, badRequest(fmt.Sprintf("There is no affinity technique %q; use cookie, url or ip.", truncate(v[0], 20))))
+					return
+				}
+				ri.Affinity = v[0]
+			}
+			h.Set("X-Session-Mode", string(ri.Mode))
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func validAffinity(s string) bool {
+	return s == affinityCookie || s == affinityURL || s == affinityIP
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// withLogging logs one line per request, with what the handler learned of
+// the session. Health checks and static files are not logged.
+func withLogging(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rec := &statusRecorder{ResponseWriter: w}
+			next.ServeHTTP(rec, r)
+			if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/static/") {
+				return
+			}
+			ri := info(r)
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("request_id", ri.RequestID),
+				slog.String("replica", ri.Replica),
+				slog.String("mode", string(ri.Mode)),
+				slog.String("affinity", ri.Affinity),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("session", ri.SessionHash),
+				slog.String("session_event", string(ri.SessionEvent)),
+			)
+		})
+	}
+}
+
+// withRecover turns a panic into a 500 and a log line instead of a dropped
+// connection. No handler should panic; this is the last guard.
+func withRecover(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.ErrorContext(r.Context(), "panic", "request_id", info(r).RequestID, "panic", fmt.Sprint(v))
+					writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "Something went wrong on our side. It has been logged."})
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// trailCookie holds the replicas that served this browser's last pages.
+const trailCookie = "trail"
+
+const trailLength = 10
+
+var replicaNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// withTrail appends this replica to the browser's trail of recent
+// replicas, for the strip every page shows. API calls and assets don't count.
+func withTrail(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/favicon.ico" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ri := info(r)
+		var trail []string
+		if c, err := r.Cookie(trailCookie); err == nil {
+			for _, name := range strings.Split(c.Value, ".") {
+				if replicaNamePattern.MatchString(name) {
+					trail = append(trail, name)
+				}
+			}
+		}
+		trail = append(trail, ri.Replica)
+		if len(trail) > trailLength {
+			trail = trail[len(trail)-trailLength:]
+		}
+		ri.Trail = trail
+		http.SetCookie(w, session.Cookie(r, trailCookie, strings.Join(trail, "."), 0))
+		next.ServeHTTP(w, r)
+	})
+}
