@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// shopper is one browser-like client of the shop through nginx: it keeps
+// cookies (nginx's affinity cookie among them) and remembers which replica
+// served each of its requests.
+type shopper struct {
+	t        *testing.T
+	base     string
+	http     *http.Client
+	replicas []string
+}
+
+func newShopper(t *testing.T, mode string) *shopper {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(stack.lbURL)
+	jar.SetCookies(u, []*http.Cookie{{Name: "mode", Value: mode, Path: "/"}})
+	return &shopper{t: t, base: stack.lbURL, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+}
+
+// cartBody is the JSON of GET /api/cart.
+type cartBody struct {
+	Mode    string `json:"mode"`
+	Replica string `json:"replica"`
+	Items   []struct {
+		ProductID string `json:"product_id"`
+		Qty       int    `json:"qty"`
+	} `json:"items"`
+	Count int    `json:"count"`
+	Error string `json:"error"`
+}
+
+func (s *shopper) do(method, path, body string) (int, cartBody) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var c cartBody
+	_ = json.Unmarshal(raw, &c)
+	replica := resp.Header.Get("X-Replica")
+	if replica == "" {
+		s.t.Errorf("%s %s: no X-Replica header (status %d)", method, path, resp.StatusCode)
+	}
+	if c.Replica != "" && c.Replica != replica {
+		s.t.Errorf("body says replica %q, header %q", c.Replica, replica)
+	}
+	s.replicas = append(s.replicas, replica)
+	return resp.StatusCode, c
+}
+
+func (s *shopper) distinctReplicas() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range s.replicas {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func describeCart(c cartBody) string {
+	var parts []string
+	for _, it := range c.Items {
+		parts = append(parts, fmt.Sprintf("%s x%d", it.ProductID, it.Qty))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// TestBrowsingInEachMode: three adds spread over a dozen requests through
+// nginx. Sticky keeps every request on one replica; redis and jwt spread
+// over at least two while the cart stays whole (DESIGN.md, row "browsing").
+func TestBrowsingInEachMode(t *testing.T) {
+	needStack(t)
+	for _, mode := range []string{"sticky", "redis", "jwt"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			s := newShopper(t, mode)
+			adds := map[int]string{1: `{"product_id":"p1","qty":2}`, 5: `{"product_id":"p4","qty":1}`, 9: `{"product_id":"p1","qty":1}`}
+			for i := 0; i < 12; i++ {
+				if body, ok := adds[i]; ok {
+					if status, c := s.do("POST", "/api/cart/items", body); status != 200 {
+						t.Fatalf("request %d: add %s = %d %s", i, body, status, c.Error)
+					}
+					continue
+				}
+				status, c := s.do("GET", "/api/cart", "")
+				if status != 200 || c.Mode != mode {
+					t.Fatalf("request %d: GET /api/cart = %d, mode %q, error %q", i, status, c.Mode, c.Error)
+				}
+			}
+			_, final := s.do("GET", "/api/cart", "")
+			got := map[string]int{}
+			for _, it := range final.Items {
+				got[it.ProductID] = it.Qty
+			}
+			if len(got) != 2 || got["p1"] != 3 || got["p4"] != 1 || final.Count != 4 {
+				t.Errorf("final cart %s, want [p1 x3, p4 x1]", describeCart(final))
+			}
+			distinct := s.distinctReplicas()
+			t.Logf("%s: %d requests served by %v; sequence %s; cart %s",
+				mode, len(s.replicas), distinct, strings.Join(s.replicas, " "), describeCart(final))
+			switch mode {
+			case "sticky":
+				if len(distinct) != 1 {
+					t.Errorf("sticky mode used %d replicas %v, want 1", len(distinct), distinct)
+				}
+			default:
+				if len(distinct) < 2 {
+					t.Errorf("%s mode used only %v, want requests spread over at least 2 replicas", mode, distinct)
+				}
+			}
+		})
+	}
+}
+
+// TestContractThroughNginx checks the HTTP contract end to end: headers on
+// every response, JSON errors, and cross-origin protection with the Host
+// nginx passes on.
+func TestContractThroughNginx(t *testing.T) {
+	needStack(t)
+	u, _ := url.Parse(stack.lbURL)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, tc := range []struct {
+		name, method, path, body string
+		header                   map[string]string
+		want                     int
+	}{
+		{"products", "GET", "/api/products", "", nil, 200},
+		{"shop page", "GET", "/", "", nil, 200},
+		{"bad qty", "POST", "/api/cart/items?mode=redis", `{"product_id":"p1","qty":0}`, nil, 400},
+		{"same-origin browser add", "POST", "/api/cart/items?mode=jwt", `{"product_id":"p1"}`, map[string]string{"Origin": "http://" + u.Host}, 200},
+		{"cross-origin add", "POST", "/api/cart/items?mode=jwt", `{"product_id":"p1"}`, map[string]string{"Origin": "http://evil.example"}, 403},
+		{"internal paths are not reachable", "GET", "/internal/anything", "", nil, 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, stack.lbURL+tc.path, strings.NewReader(tc.body))
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, raw)
+			}
+			if strings.HasPrefix(tc.path, "/internal/") {
+				if resp.Header.Get("X-Replica") != "" {
+					t.Errorf("an internal path reached replica %s", resp.Header.Get("X-Replica"))
+				}
+				return
+			}
+			for _, h := range []string{"X-Replica", "X-Session-Mode", "X-Request-Id"} {
+				if resp.Header.Get(h) == "" {
+					t.Errorf("no %s header", h)
+				}
+			}
+			if resp.StatusCode >= 400 && strings.HasPrefix(tc.path, "/api/") {
+				var e struct{ Error string }
+				if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+					t.Errorf("error body %s has no sentence", raw)
+				}
+			}
+		})
+	}
+}

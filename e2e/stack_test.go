@@ -1,0 +1,134 @@
+// Package e2e starts the real compose stack (nginx, three replicas, Redis)
+// with testcontainers-go and drives it over HTTP through nginx and through
+// a real headless browser, as a person would.
+//
+// The stack is started once for the package. Without Docker the tests skip
+// with a message, unless E2E_REQUIRED=1 (CI), where that is a failure.
+// Where no registry is reachable, run `eval "$(.ci/images)"` first so the
+// image variables name the Debian stand-ins.
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/modules/compose"
+)
+
+// stack is the running compose stack, shared by the package's tests.
+var stack struct {
+	// lbURL is the load balancer's base URL on 127.0.0.1.
+	lbURL string
+	// compose controls the stack.
+	compose *compose.DockerCompose
+	// err is why the stack is not running; skip or fail with it.
+	err error
+	// skip is true when Docker itself is missing (and E2E_REQUIRED is not set).
+	skip bool
+}
+
+// imageVars are passed from the environment to the compose file, so the
+// stand-in images of .ci/images (or any others) are used.
+var imageVars = []string{"NGINX_IMAGE", "REDIS_IMAGE", "GO_IMAGE", "RUNTIME_IMAGE", "GOPROXY", "GOFLAGS"}
+
+func TestMain(m *testing.M) {
+	// Where /.dockerenv exists testcontainers would guess that published
+	// ports are on the default gateway, outside this machine; with a local
+	// Docker socket they are on 127.0.0.1.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" && !strings.HasPrefix(os.Getenv("DOCKER_HOST"), "tcp://") {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
+	// The reaper is an image of its own that cannot be pulled without a
+	// registry; the stack is torn down here instead.
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	code := func() int {
+		down := startStack()
+		defer down()
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// startStack brings the stack up and returns the function that takes it
+// down again, volumes included.
+func startStack() (down func()) {
+	down = func() {}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	provider, err := testcontainers.ProviderDefault.GetProvider()
+	if err == nil {
+		err = provider.Health(ctx)
+		provider.Close()
+	}
+	if err != nil {
+		stack.err = fmt.Errorf("Docker is not reachable: %w", err)
+		stack.skip = os.Getenv("E2E_REQUIRED") != "1"
+		return down
+	}
+
+	b := make([]byte, 4)
+	rand.Read(b)
+	project := "sessiondemo-e2e-" + hex.EncodeToString(b)
+	dc, err := compose.NewDockerComposeWith(compose.WithStackFiles("../compose/compose.yaml"), compose.StackIdentifier(project))
+	if err != nil {
+		stack.err = fmt.Errorf("load compose file: %w", err)
+		return down
+	}
+	env := map[string]string{"LB_PORT": "0"}
+	for _, name := range imageVars {
+		if v := os.Getenv(name); v != "" {
+			env[name] = v
+		}
+	}
+	dc.WithEnv(env)
+	down = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := dc.Down(ctx, compose.RemoveOrphans(true), compose.RemoveVolumes(true)); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: tearing down %s: %v\n", project, err)
+		}
+	}
+	start := time.Now()
+	fmt.Fprintf(os.Stderr, "e2e: starting compose project %s (building the app image the first time takes a few minutes)\n", project)
+	// Wait(true) waits for every service's health check: the replicas
+	// answer /healthz and nginx answers through them.
+	if err := dc.Up(ctx, compose.Wait(true)); err != nil {
+		stack.err = fmt.Errorf("compose up: %w (where no registry is reachable, build the stand-in images first: eval \"$(.ci/images)\")", err)
+		return down
+	}
+	lb, err := dc.ServiceContainer(ctx, "lb")
+	if err != nil {
+		stack.err = err
+		return down
+	}
+	endpoint, err := lb.PortEndpoint(ctx, "80/tcp", "http")
+	if err != nil {
+		stack.err = err
+		return down
+	}
+	stack.lbURL, stack.compose = endpoint, dc
+	fmt.Fprintf(os.Stderr, "e2e: stack up in %s, nginx at %s\n", time.Since(start).Round(time.Second), endpoint)
+	return down
+}
+
+// needStack skips or fails the test when the stack is not running.
+func needStack(t *testing.T) {
+	t.Helper()
+	if stack.err == nil {
+		return
+	}
+	if stack.skip {
+		t.Skipf("%v (E2E_REQUIRED=1 makes this a failure)", stack.err)
+	}
+	t.Fatal(stack.err)
+}
