@@ -422,3 +422,37 @@ func FuzzCartJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSessionCookie sends arbitrary session cookie values in every mode:
+// no value may cause a 5xx, and a rejected one is answered with a sentence.
+func FuzzSessionCookie(f *testing.F) {
+	for _, seed := range []string{
+		"app1." + strings.Repeat("A", 43), strings.Repeat("A", 103), "../../etc/passwd", "",
+		"eyJhbGciOiJub25lIn0.e30.", "a\r\nSet-Cookie: x=y", strings.Repeat("x", 5000), "é",
+	} {
+		f.Add(seed)
+	}
+	jwtSt, _ := jwtstore.New(jwtstore.Options{Keys: []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}}})
+	h, err := NewHandler(Options{
+		Replica: "app1",
+		Stores:  Stores{session.Sticky: memstore.New("app1", time.Hour), session.JWT: jwtSt},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		for mode, name := range map[string]string{"sticky": memstore.CookieName, "jwt": jwtstore.CookieName} {
+			r := httptest.NewRequest("POST", "/api/cart/items?mode="+mode, strings.NewReader(`{"product_id":"p1"}`))
+			r.Header.Set("Cookie", name+"="+value)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code >= 500 {
+				t.Fatalf("%s cookie %q: status %d", mode, value, w.Code)
+			}
+			if w.Code != 200 && !strings.Contains(w.Body.String(), `"error"`) {
+				t.Fatalf("%s cookie %q: %d without an error sentence", mode, value, w.Code)
+			}
+		}
+	})
+}
