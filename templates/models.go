@@ -102,6 +102,9 @@ type Product struct {
 	Price string
 	// InCart is how many of this product the cart holds.
 	InCart int
+	// IdempotencyKey is sent with the add form, so a retried add (by the
+	// browser or by nginx on another replica) is applied once. "" sends none.
+	IdempotencyKey string
 }
 
 // ShopModel is the view model of the shop page (GET /).

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,61 +52,129 @@ func save(store session.Store, w http.ResponseWriter, r *http.Request, sess *ses
 }
 
 // change is one state change on a session, shared by forms and the API.
-// It returns the flash code and argument a form shows afterwards.
-type change func(sess *session.Session) (flash, arg string, err error)
+type change struct {
+	// what describes the change, for idempotency: a key reused with a
+	// different change is refused.
+	what string
+	// apply makes the change and returns the flash code and argument a
+	// form shows afterwards.
+	apply func(sess *session.Session) (flash, arg string, err error)
+}
 
 func addItem(id string, qty int) change {
-	return func(s *session.Session) (string, string, error) { return "added", id, s.Cart.Add(id, qty) }
+	return change{fmt.Sprintf("add %s %d", id, qty), func(s *session.Session) (string, string, error) {
+		return "added", id, s.Cart.Add(id, qty)
+	}}
 }
 
 func setItem(id string, qty int) change {
-	return func(s *session.Session) (string, string, error) { return "updated", id, s.Cart.Set(id, qty) }
+	return change{fmt.Sprintf("set %s %d", id, qty), func(s *session.Session) (string, string, error) {
+		return "updated", id, s.Cart.Set(id, qty)
+	}}
 }
 
 func removeItem(id string) change {
-	return func(s *session.Session) (string, string, error) { return "removed", id, s.Cart.Remove(id) }
+	return change{"remove " + id, func(s *session.Session) (string, string, error) {
+		return "removed", id, s.Cart.Remove(id)
+	}}
 }
 
-func clearCart(s *session.Session) (string, string, error) {
+var clearCart = change{"clear", func(s *session.Session) (string, string, error) {
 	s.Cart.Clear()
 	return "cleared", "", nil
-}
+}}
 
 var userPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
 func signIn(user string) change {
-	return func(s *session.Session) (string, string, error) {
+	return change{"login " + user, func(s *session.Session) (string, string, error) {
 		if !userPattern.MatchString(user) {
 			return "", "", badRequest("A demo user name is 1 to 32 letters, digits, '-' or '_'.")
 		}
 		s.User = user
 		s.Renew()
 		return "signed-in", user, nil
-	}
+	}}
 }
 
-func signOut(s *session.Session) (string, string, error) {
+var signOut = change{"logout", func(s *session.Session) (string, string, error) {
 	s.Data = session.Data{}
 	s.Started = time.Now()
 	s.Renew()
 	return "signed-out", "", nil
+}}
+
+var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
+
+// idempotency identifies a request that a client or nginx may retry: the
+// Idempotency-Key header, or the idem query parameter of a form's action.
+type idempotency struct {
+	key     string // short hash of the key
+	request string // short hash of what the request changes
 }
 
-// apply loads the session, applies the change and saves. On any error
-// nothing is saved: the stored session stays as it was.
-func apply(stores Stores, w http.ResponseWriter, r *http.Request, c change) (*session.Session, string, string, error) {
+// idempotencyOf reads the request's idempotency key, if it has one.
+func idempotencyOf(r *http.Request, c change) (*idempotency, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		key = r.URL.Query().Get("idem")
+	}
+	if key == "" {
+		return nil, nil
+	}
+	if !idempotencyKeyPattern.MatchString(key) {
+		return nil, badRequest("An Idempotency-Key is 8 to 64 letters, digits, '-' or '_'.")
+	}
+	return &idempotency{key: shortHash(key, 6), request: shortHash(r.URL.Path+" "+c.what, 4)}, nil
+}
+
+func shortHash(s string, n int) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:n])
+}
+
+// result is what apply did.
+type result struct {
+	sess     *session.Session
+	flash    string
+	arg      string
+	replayed bool
+}
+
+// apply loads the session, applies the change and saves. A request whose
+// idempotency key the session has seen is not applied again: it answers
+// with the session as it is (replayed). On any error nothing is saved: the
+// stored session stays as it was.
+func apply(stores Stores, w http.ResponseWriter, r *http.Request, c change) (result, error) {
+	idem, err := idempotencyOf(r, c)
+	if err != nil {
+		return result{}, err
+	}
 	store, sess, err := stores.load(r)
 	if err != nil {
-		return nil, "", "", err
+		return result{}, err
 	}
-	flash, arg, err := c(sess)
+	if idem != nil {
+		if seen, same := sess.Recall(idem.key, idem.request); seen {
+			if !same {
+				return result{}, &httpError{http.StatusUnprocessableEntity, "Idempotency key reused",
+					"This Idempotency-Key was already used for a different change; use a new key for each change."}
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			return result{sess: sess, replayed: true}, nil
+		}
+	}
+	flash, arg, err := c.apply(sess)
 	if err != nil {
-		return nil, "", "", err
+		return result{}, err
+	}
+	if idem != nil {
+		sess.Remember(idem.key, idem.request)
 	}
 	if err := save(store, w, r, sess); err != nil {
-		return nil, "", "", err
+		return result{}, err
 	}
-	return sess, flash, arg, nil
+	return result{sess: sess, flash: flash, arg: arg}, nil
 }
 
 // handleHealthz serves GET /healthz: the process is up. It does not check
@@ -130,6 +200,7 @@ func handleShopPage(stores Stores, log *slog.Logger) http.Handler {
 			m.Products = append(m.Products, templates.Product{
 				ID: p.ID, Name: p.Name, Description: p.Description, Image: p.Image(),
 				Price: cart.FormatCents(p.PriceCents), InCart: sess.Cart.Qty(p.ID),
+				IdempotencyKey: newRequestID()[:20],
 			})
 		}
 		render(w, r, log, http.StatusOK, templates.ShopPage(m))
@@ -209,12 +280,14 @@ func handleForm(stores Stores, log *slog.Logger, build func(r *http.Request) (ch
 			writeError(w, r, log, err)
 			return
 		}
-		_, flash, arg, err := apply(stores, w, r, c)
+		res, err := apply(stores, w, r, c)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		setFlash(w, r, flash, arg)
+		if !res.replayed {
+			setFlash(w, r, res.flash, res.arg)
+		}
 		http.Redirect(w, r, safeReturn(r), http.StatusSeeOther)
 	})
 }
@@ -224,7 +297,7 @@ func formAdd(r *http.Request) (change, error) {
 	if r.PostFormValue("qty") != "" {
 		n, err := formQty(r)
 		if err != nil {
-			return nil, err
+			return change{}, err
 		}
 		qty = n
 	}
@@ -234,7 +307,7 @@ func formAdd(r *http.Request) (change, error) {
 func formUpdate(r *http.Request) (change, error) {
 	qty, err := formQty(r)
 	if err != nil {
-		return nil, err
+		return change{}, err
 	}
 	return setItem(r.PostFormValue("product_id"), qty), nil
 }
@@ -356,12 +429,12 @@ func handleAPIChange[T any](stores Stores, log *slog.Logger, build func(r *http.
 			writeError(w, r, log, err)
 			return
 		}
-		sess, _, _, err := apply(stores, w, r, c)
+		res, err := apply(stores, w, r, c)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, newCartJSON(r, sess))
+		writeJSON(w, http.StatusOK, newCartJSON(r, res.sess))
 	})
 }
 
@@ -375,7 +448,7 @@ type addBody struct {
 
 func apiAdd(r *http.Request, b addBody) (change, error) {
 	if b.ProductID == nil {
-		return nil, badRequest(`The body needs "product_id", e.g. {"product_id":"p1","qty":1}.`)
+		return change{}, badRequest(`The body needs "product_id", e.g. {"product_id":"p1","qty":1}.`)
 	}
 	qty := 1
 	if b.Qty != nil {
@@ -390,7 +463,7 @@ type setBody struct {
 
 func apiSet(r *http.Request, b setBody) (change, error) {
 	if b.Qty == nil {
-		return nil, badRequest(`The body needs "qty", e.g. {"qty":3}.`)
+		return change{}, badRequest(`The body needs "qty", e.g. {"qty":3}.`)
 	}
 	return setItem(r.PathValue("product_id"), *b.Qty), nil
 }

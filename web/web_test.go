@@ -456,3 +456,43 @@ func FuzzSessionCookie(f *testing.F) {
 		}
 	})
 }
+
+func TestIdempotencyKeyAppliesARetryOnce(t *testing.T) {
+	srv := newTestServer(t)
+	for _, mode := range []session.Mode{session.Sticky, session.JWT} {
+		t.Run(string(mode), func(t *testing.T) {
+			c := newClient(t, srv, mode)
+			add := `{"product_id":"p2","qty":2}`
+			first := c.do("POST", "/api/cart/items", add, "Idempotency-Key", "key-0001-abcdef")
+			again := c.do("POST", "/api/cart/items", add, "Idempotency-Key", "key-0001-abcdef")
+			if first.status != 200 || again.status != 200 || again.header.Get("Idempotent-Replayed") != "true" || first.header.Get("Idempotent-Replayed") != "" {
+				t.Fatalf("first %d %v, retry %d %v", first.status, first.header.Get("Idempotent-Replayed"), again.status, again.header.Get("Idempotent-Replayed"))
+			}
+			if got := c.cart().Count; got != 2 {
+				t.Errorf("count = %d after a retried add of 2, want 2", got)
+			}
+			if r := c.do("POST", "/api/cart/items", `{"product_id":"p3"}`, "Idempotency-Key", "key-0001-abcdef"); r.status != 422 || !strings.Contains(r.body, "different change") {
+				t.Errorf("key reused for another add: %d %s", r.status, r.body)
+			}
+			if r := c.do("POST", "/api/cart/items", add, "Idempotency-Key", "short"); r.status != 400 {
+				t.Errorf("malformed key: %d", r.status)
+			}
+			if r := c.do("POST", "/api/cart/items", add, "Idempotency-Key", "key-0002-abcdef"); r.status != 200 || c.cart().Count != 4 {
+				t.Errorf("a new key is a new add: %d, count %d", r.status, c.cart().Count)
+			}
+			// The shop's add forms carry a key in their action, where nginx sees it.
+			for i := 0; i < 2; i++ {
+				if r := c.form("/cart/add?idem=form-key-0001", url.Values{"product_id": {"p7"}}); r.status != 303 {
+					t.Fatalf("form add: %d", r.status)
+				}
+			}
+			if got := c.cart(); got.Count != 5 {
+				t.Errorf("count = %d after a form add sent twice, want 5", got.Count)
+			}
+		})
+	}
+	page := newClient(t, srv, session.Sticky).do("GET", "/", "")
+	if n := strings.Count(page.body, `action="/cart/add?idem=`); n != 10 {
+		t.Errorf("%d add forms carry an idempotency key, want 10", n)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/sessiondemo/shop/web/cart"
@@ -62,6 +64,55 @@ type Data struct {
 	User string
 	// Cart is the shopping cart.
 	Cart cart.Cart
+	// Applied lists the fingerprints of the last MaxApplied requests with
+	// an idempotency key that changed this session, newest last. Kept with
+	// the cart, in the same write, so a retried request is applied once.
+	Applied []string
+}
+
+// MaxApplied is how many idempotent requests a session remembers.
+const MaxApplied = 10
+
+// Recall reports whether a request with keyHash was applied, and whether
+// it carried the same request fingerprint (see Remember).
+func (d Data) Recall(keyHash, requestHash string) (seen, same bool) {
+	for _, a := range d.Applied {
+		k, r, _ := strings.Cut(a, ":")
+		if k == keyHash {
+			return true, r == requestHash
+		}
+	}
+	return false, false
+}
+
+// Remember records that the request with keyHash and requestHash was
+// applied, forgetting the oldest beyond MaxApplied.
+func (d *Data) Remember(keyHash, requestHash string) {
+	d.Applied = append(d.Applied, keyHash+":"+requestHash)
+	if n := len(d.Applied); n > MaxApplied {
+		d.Applied = append([]string(nil), d.Applied[n-MaxApplied:]...)
+	}
+}
+
+// Clone returns a copy of d that shares no memory with it.
+func (d Data) Clone() Data {
+	return Data{User: d.User, Cart: d.Cart.Clone(), Applied: append([]string(nil), d.Applied...)}
+}
+
+var appliedPattern = regexp.MustCompile(`^[0-9a-f]{1,32}:[0-9a-f]{1,32}$`)
+
+// ValidApplied reports whether a list read back from a store is one this
+// package writes.
+func ValidApplied(applied []string) bool {
+	if len(applied) > MaxApplied {
+		return false
+	}
+	for _, a := range applied {
+		if !appliedPattern.MatchString(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // Session is one request's view of its session. Handlers read and change

@@ -39,6 +39,8 @@ type Claims struct {
 	User string `json:"usr,omitempty"`
 	// Cart is the cart's lines.
 	Cart []cart.Line `json:"cart,omitempty"`
+	// Applied lists the idempotent requests already applied (session.Data.Applied).
+	Applied []string `json:"idem,omitempty"`
 	// Started is when the session began, in Unix seconds.
 	Started int64 `json:"sst"`
 }
@@ -54,6 +56,9 @@ func (c *Claims) Validate() error {
 	}
 	if err := (cart.Cart{Lines: c.Cart}).Validate(); err != nil {
 		return fmt.Errorf("token carries an invalid cart: %w", err)
+	}
+	if !session.ValidApplied(c.Applied) {
+		return errors.New("token carries an invalid idempotency list")
 	}
 	return nil
 }
@@ -185,7 +190,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "its signature or claims do not check out, so it was not made by this shop (" + reason(err) + ")."}
 	}
 	return &session.Session{
-		Data:    session.Data{User: c.User, Cart: cart.Cart{Lines: c.Cart}},
+		Data:    session.Data{User: c.User, Cart: cart.Cart{Lines: c.Cart}, Applied: c.Applied},
 		ID:      c.ID,
 		Event:   session.EventFound,
 		Started: time.Unix(c.Started, 0),
@@ -239,6 +244,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		},
 		User:    sess.User,
 		Cart:    sess.Cart.Lines,
+		Applied: sess.Applied,
 		Started: sess.Started.Unix(),
 	})
 	if err != nil {

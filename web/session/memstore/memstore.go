@@ -86,7 +86,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	}
 	e.lastSeen = now
 	sess := &session.Session{
-		Data:    session.Data{User: e.data.User, Cart: e.data.Cart.Clone()},
+		Data:    e.data.Clone(),
 		ID:      c.Value,
 		Event:   session.EventFound,
 		Started: e.started,
@@ -111,7 +111,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		delete(s.sessions, previous)
 	}
 	s.sessions[id] = &entry{
-		data:     session.Data{User: sess.User, Cart: sess.Cart.Clone()},
+		data:     sess.Data.Clone(),
 		started:  sess.Started,
 		lastSeen: now,
 	}

@@ -87,7 +87,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		return session.New(session.EventLost, now), nil
 	}
 	return &session.Session{
-		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}},
+		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
 		ID:      gs.ID,
 		Event:   session.EventFound,
 		Started: rec.started(),
@@ -110,7 +110,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	if renew {
 		gs.ID = ""
 	}
-	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Started: sess.Started.Unix()}
+	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.Unix()}
 	if err := s.rs.Save(r, w, gs); err != nil {
 		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
 	}

@@ -23,6 +23,7 @@ var errUndecryptable = errors.New("stored session cannot be decrypted")
 type record struct {
 	User    string      `json:"u,omitempty"`
 	Lines   []cart.Line `json:"c,omitempty"`
+	Applied []string    `json:"a,omitempty"`
 	Started int64       `json:"s"`
 }
 
@@ -128,7 +129,7 @@ func (s *sealer) Deserialize(b []byte, gs *sessions.Session) error {
 	if err := json.Unmarshal(plain, &rec); err != nil {
 		return errUndecryptable
 	}
-	if err := (cart.Cart{Lines: rec.Lines}).Validate(); err != nil {
+	if err := (cart.Cart{Lines: rec.Lines}).Validate(); err != nil || !session.ValidApplied(rec.Applied) {
 		return errUndecryptable
 	}
 	gs.Values[valuesKey] = rec

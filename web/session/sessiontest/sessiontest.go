@@ -47,6 +47,7 @@ func Run(t *testing.T, c Contract) {
 		s.User = "alice"
 		mustAdd(t, s, "p1", 2)
 		mustAdd(t, s, "p3", 1)
+		s.Remember("0123abcd", "ff00")
 		ck := save(t, st, s)
 		if s.ID == "" {
 			t.Fatal("Save left the ID empty")
@@ -60,6 +61,9 @@ func Run(t *testing.T, c Contract) {
 		}
 		if got.Cart.Qty("p1") != 2 || got.Cart.Qty("p3") != 1 || len(got.Cart.Lines) != 2 {
 			t.Errorf("cart = %v", got.Cart.Lines)
+		}
+		if seen, same := got.Recall("0123abcd", "ff00"); !seen || !same {
+			t.Errorf("applied requests not kept: %v", got.Applied)
 		}
 		if got.Started.Unix() != s.Started.Unix() {
 			t.Errorf("Started = %v, want %v", got.Started, s.Started)
