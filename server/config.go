@@ -25,6 +25,7 @@ type config struct {
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
 	ShutdownTimeout time.Duration
+	RestartDelay    time.Duration
 	LogLevel        slog.Level
 }
 
@@ -66,6 +67,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.IdleTimeout = duration("SESSION_IDLE_TIMEOUT", "30m")
 	c.AbsoluteTimeout = duration("SESSION_ABSOLUTE_TIMEOUT", "12h")
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", "10s")
+	if v := get("RESTART_DELAY", "0s"); v != "0s" && v != "0" {
+		c.RestartDelay = duration("RESTART_DELAY", "0s")
+	}
 	if c.IdleTimeout > 0 && c.AbsoluteTimeout > 0 && c.IdleTimeout > c.AbsoluteTimeout {
 		errs = append(errs, errors.New("SESSION_IDLE_TIMEOUT is longer than SESSION_ABSOLUTE_TIMEOUT"))
 	}

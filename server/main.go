@@ -4,7 +4,8 @@
 // gracefully on SIGTERM.
 //
 // "server healthcheck" probes a running replica's /healthz and exits 0 or
-// 1, for container health checks in images without a shell.
+// 1, for container health checks in images without a shell. "server
+// crash" SIGKILLs the replica in the same container (see crash.go).
 package main
 
 import (
@@ -45,10 +46,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	if len(args) > 1 && args[1] == "healthcheck" {
-		return healthcheck(cfg.HTTPAddr)
+	if len(args) > 1 {
+		switch args[1] {
+		case "healthcheck":
+			return healthcheck(cfg.HTTPAddr)
+		case "crash":
+			return crash()
+		default:
+			return fmt.Errorf("unknown subcommand %q: want none, healthcheck or crash", args[1])
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	delayAfterCrash(cfg.Replica, cfg.RestartDelay, log.Info)
 
 	rdb := redis.NewClient(&redis.Options{
 		Addr:     cfg.RedisAddr,
@@ -120,6 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	os.Remove(crashMarker(cfg.Replica))
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
