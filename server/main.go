@@ -79,7 +79,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	jwtStore, err := jwtstore.New(jwtstore.Options{Keys: cfg.JWTKeys, TTL: cfg.IdleTimeout})
+	jwtStore, err := jwtstore.New(jwtstore.Options{
+		Keys:        cfg.JWTKeys,
+		TTL:         cfg.IdleTimeout,
+		Revocations: redisstore.NewDenylist(rdb),
+	})
 	if err != nil {
 		return err
 	}

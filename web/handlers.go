@@ -91,16 +91,16 @@ func signIn(user string) change {
 		if !userPattern.MatchString(user) {
 			return "", "", badRequest("A demo user name is 1 to 32 letters, digits, '-' or '_'.")
 		}
-		s.User = user
 		s.Renew()
+		s.User = user
 		return "signed-in", user, nil
 	}}
 }
 
 var signOut = change{"logout", func(s *session.Session) (string, string, error) {
+	s.Renew()
 	s.Data = session.Data{}
 	s.Started = time.Now()
-	s.Renew()
 	return "signed-out", "", nil
 }}
 
@@ -359,6 +359,7 @@ type cartJSON struct {
 	User       string         `json:"user"`
 	Session    string         `json:"session"`
 	Event      string         `json:"session_event"`
+	Degraded   string         `json:"degraded,omitempty"`
 	Items      []cartItemJSON `json:"items"`
 	Count      int            `json:"count"`
 	TotalCents int            `json:"total_cents"`
@@ -375,7 +376,7 @@ func newCartJSON(r *http.Request, sess *session.Session) cartJSON {
 	ri := info(r)
 	out := cartJSON{
 		Mode: string(ri.Mode), Replica: ri.Replica, User: sess.User,
-		Session: sess.Hash(), Event: string(sess.Event),
+		Session: sess.Hash(), Event: string(sess.Event), Degraded: sess.Degraded,
 		Items: []cartItemJSON{}, Count: sess.Cart.Count(), TotalCents: sess.Cart.TotalCents(),
 	}
 	for _, l := range sess.Cart.Lines {

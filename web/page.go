@@ -46,6 +46,9 @@ func pageModel(r *http.Request, title string, sess *session.Session) templates.P
 		p.User = sess.User
 		p.CartCount = sess.Cart.Count()
 		p.Notice = sessionNotice(ri, sess)
+		if p.Notice == nil && sess.Degraded != "" {
+			p.Notice = &templates.Notice{Kind: "warning", Title: "Running degraded", Message: sess.Degraded}
+		}
 	}
 	return p
 }

@@ -129,9 +129,14 @@ type Session struct {
 	LostFrom string
 	// Started is when the session began.
 	Started time.Time
+	// Degraded says, as a sentence, which of the store's features did not
+	// work for this request (for example a revocation check while Redis is
+	// down), or is "" when all did.
+	Degraded string
 
-	renew    bool
-	previous string
+	renew        bool
+	previous     string
+	previousUser bool
 }
 
 // New returns a fresh, unsaved session with the given event.
@@ -140,20 +145,26 @@ func New(event Event, now time.Time) *Session {
 }
 
 // Renew asks the next Save to give the session a new ID and to forget the
-// old one, as on sign-in and sign-out (OWASP: renew the ID on privilege change).
+// old one, as on sign-in and sign-out (OWASP: renew the ID on privilege
+// change). Call it before changing the user.
 func (s *Session) Renew() {
 	if !s.renew {
 		s.previous = s.ID
+		s.previousUser = s.User != ""
 	}
 	s.renew = true
 }
+
+// RenewedFromUser reports whether the ID being renewed away belonged to a
+// signed-in user.
+func (s *Session) RenewedFromUser() bool { return s.renew && s.previousUser }
 
 // Renewing reports whether the next Save must issue a new ID, and the ID
 // it must forget ("" when there is none).
 func (s *Session) Renewing() (bool, string) { return s.renew, s.previous }
 
 // Renewed tells the session its store has issued the new ID.
-func (s *Session) Renewed() { s.renew, s.previous = false, "" }
+func (s *Session) Renewed() { s.renew, s.previous, s.previousUser = false, "", false }
 
 // Hash returns a short, stable hash of the session's ID, safe to show and log.
 // It is "" for a session that has no ID yet.

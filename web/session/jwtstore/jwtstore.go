@@ -6,6 +6,7 @@
 package jwtstore
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -81,7 +82,24 @@ type Options struct {
 	MaxCookieBytes int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// Revocations lists signed-in tokens that were ended (on sign-out or
+	// sign-in) before they expired. Default none: a token is valid until
+	// its exp, the stateless limit.
+	Revocations Revocations
 }
+
+// Revocations is a list of ended tokens, kept outside the tokens (in Redis).
+type Revocations interface {
+	// Revoke ends the token with this jti for ttl, its remaining lifetime.
+	Revoke(ctx context.Context, jti string, ttl time.Duration) error
+	// Revoked reports whether the token was ended; an error means the list
+	// cannot be read.
+	Revoked(ctx context.Context, jti string) (bool, error)
+}
+
+// degradedRevocation is what a page says while the revocation list
+// cannot be reached.
+const degradedRevocation = "Redis is unreachable, so signed-out tokens cannot be checked against the revocation list right now: a copied token that was signed out would be accepted until it expires. Browsing and the cart work, since the token carries them."
 
 // Store keeps sessions in signed tokens.
 type Store struct {
@@ -189,12 +207,24 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	case err != nil:
 		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "its signature or claims do not check out, so it was not made by this shop (" + reason(err) + ")."}
 	}
-	return &session.Session{
+	sess := &session.Session{
 		Data:    session.Data{User: c.User, Cart: cart.Cart{Lines: c.Cart}, Applied: c.Applied},
 		ID:      c.ID,
 		Event:   session.EventFound,
 		Started: time.Unix(c.Started, 0),
-	}, nil
+	}
+	// Only signed-in tokens are revoked (on sign-out), so only they cost a
+	// look-up; an anonymous cart token stays free of Redis.
+	if s.opts.Revocations != nil && c.User != "" {
+		revoked, err := s.opts.Revocations.Revoked(r.Context(), c.ID)
+		switch {
+		case err != nil:
+			sess.Degraded = degradedRevocation
+		case revoked:
+			return session.New(session.EventLost, now), nil
+		}
+	}
+	return sess, nil
 }
 
 // reason turns a parser error into a short phrase without echoing input.
@@ -225,7 +255,7 @@ func reason(err error) string {
 // cookie is a *session.TooLargeError and nothing is written.
 func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
 	now := s.opts.Now()
-	renew, _ := sess.Renewing()
+	renew, previous := sess.Renewing()
 	id := sess.ID
 	if id == "" || renew {
 		b := make([]byte, 16)
@@ -255,6 +285,14 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		return &session.TooLargeError{Size: size, Limit: s.opts.MaxCookieBytes}
 	}
 	http.SetCookie(w, ck)
+	// The token that was renewed away stays valid until its exp unless it
+	// is revoked; a revocation that cannot be written degrades, it does
+	// not fail the sign-out.
+	if renew && previous != "" && s.opts.Revocations != nil && sess.RenewedFromUser() {
+		if err := s.opts.Revocations.Revoke(r.Context(), previous, s.opts.TTL+s.opts.Leeway); err != nil {
+			sess.Degraded = degradedRevocation
+		}
+	}
 	sess.ID = id
 	sess.Renewed()
 	return nil

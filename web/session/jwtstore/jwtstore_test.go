@@ -1,6 +1,7 @@
 package jwtstore
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -271,4 +272,76 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("accepted token with invalid cart: %v", err)
 		}
 	})
+}
+
+// fakeRevocations is a Revocations with function fields.
+type fakeRevocations struct {
+	revoke  func(jti string, ttl time.Duration) error
+	revoked func(jti string) (bool, error)
+}
+
+var _ Revocations = (*fakeRevocations)(nil)
+
+func (f *fakeRevocations) Revoke(_ context.Context, jti string, ttl time.Duration) error {
+	return f.revoke(jti, ttl)
+}
+
+func (f *fakeRevocations) Revoked(_ context.Context, jti string) (bool, error) {
+	return f.revoked(jti)
+}
+
+func TestSignOutRevokesTheSignedInToken(t *testing.T) {
+	denied := map[string]bool{}
+	down := false
+	rev := &fakeRevocations{
+		revoke: func(jti string, _ time.Duration) error {
+			if down {
+				return errors.New("redis down")
+			}
+			denied[jti] = true
+			return nil
+		},
+		revoked: func(jti string) (bool, error) {
+			if down {
+				return false, errors.New("redis down")
+			}
+			return denied[jti], nil
+		},
+	}
+	st := newStore(t, Options{Revocations: rev})
+	save := func(s *session.Session) string {
+		t.Helper()
+		w := httptest.NewRecorder()
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		return w.Result().Cookies()[0].Value
+	}
+	s := session.New(session.EventCreated, time.Now())
+	anon := save(s)
+	s.Renew()
+	s.User = "alice"
+	signedIn := save(s)
+	if len(denied) != 0 {
+		t.Errorf("signing in revoked the anonymous token: %v", denied)
+	}
+	s.Renew()
+	s.Data = session.Data{}
+	save(s)
+	if got, err := loadToken(st, signedIn); err != nil || got.Event != session.EventLost || got.User != "" {
+		t.Errorf("signed-out token replayed: %+v, %v; want a new lost session", got, err)
+	}
+	if got, err := loadToken(st, anon); err != nil || got.Event != session.EventFound {
+		t.Errorf("anonymous token: %+v, %v; anonymous tokens are not revoked", got, err)
+	}
+
+	// With the list unreachable, a signed-in token still works, degraded.
+	down = true
+	s2 := session.New(session.EventCreated, time.Now())
+	s2.User = "bob"
+	bob := save(s2)
+	got, err := loadToken(st, bob)
+	if err != nil || got.User != "bob" || !strings.Contains(got.Degraded, "revocation") {
+		t.Errorf("Redis down: %+v, %v; want bob's session, marked degraded", got, err)
+	}
 }

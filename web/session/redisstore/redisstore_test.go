@@ -169,6 +169,22 @@ func TestRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("denylist", func(t *testing.T) {
+		d := NewDenylist(client)
+		if revoked, err := d.Revoked(ctx, "jti-1"); err != nil || revoked {
+			t.Fatalf("fresh jti: %v, %v", revoked, err)
+		}
+		if err := d.Revoke(ctx, "jti-1", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if revoked, err := d.Revoked(ctx, "jti-1"); err != nil || !revoked {
+			t.Errorf("revoked jti: %v, %v", revoked, err)
+		}
+		if ttl := client.TTL(ctx, DenylistPrefix+"jti-1").Val(); ttl <= 0 || ttl > time.Minute {
+			t.Errorf("denylist TTL %v, want (0, 1m]", ttl)
+		}
+	})
+
 	t.Run("renewal deletes the old key", func(t *testing.T) {
 		st := newStore(t, client)
 		s := session.New(session.EventCreated, time.Now())
