@@ -193,3 +193,55 @@ func TestBrowserShopping(t *testing.T) {
 		t.Errorf("trail shows %d requests (%v), want at least 5 after this walk", trail, err)
 	}
 }
+
+// TestBrowserStickyCrash: a person in sticky mode fills the cart, the
+// replica holding it crashes, and the cart page explains what happened.
+func TestBrowserStickyCrash(t *testing.T) {
+	needStack(t)
+	t.Cleanup(func() { waitStackHealthy(t) })
+	ctx, base := newBrowser(t)
+	dir := screenshotDir(t)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	step, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err := chromedp.Do(step,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(byTestID("product-card")),
+		chromedp.Click(byTestID("mode-sticky")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-sticky"][aria-pressed="true"]`)),
+		chromedp.Click(byTestID("add-p1")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p1"] [data-testid="in-cart"]`)),
+		chromedp.Click(byTestID("add-p10")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p10"] [data-testid="in-cart"]`)),
+	)
+	if err != nil {
+		t.Fatalf("fill the sticky cart: %v", err)
+	}
+	victim, err := chromedp.Run(step, chromedp.Text(byTestID("replica")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashReplica(t, victim)
+	err = chromedp.Do(step,
+		chromedp.Navigate(base+"/cart"),
+		chromedp.WaitVisible(byTestID("notice")),
+		chromedp.WaitVisible(byTestID("cart-empty")),
+		screenshot(t, dir, "sticky-crash"),
+	)
+	if err != nil {
+		t.Fatalf("cart page after %s crashed: %v", victim, err)
+	}
+	notice, _ := chromedp.Run(step, chromedp.Text(byTestID("notice")))
+	served, _ := chromedp.Run(step, chromedp.Text(byTestID("replica")))
+	for _, want := range []string{"Your session was on " + victim, "is gone", "Redis or JWT mode would have kept it"} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("the notice %q does not say %q", notice, want)
+		}
+	}
+	if served == victim {
+		t.Errorf("the page after the crash was served by %s, the crashed replica", victim)
+	}
+	t.Logf("sticky cart on %s; after the crash %s served the page: %q", victim, served, notice)
+}

@@ -39,8 +39,10 @@ type cartBody struct {
 		ProductID string `json:"product_id"`
 		Qty       int    `json:"qty"`
 	} `json:"items"`
-	Count int    `json:"count"`
-	Error string `json:"error"`
+	Count    int    `json:"count"`
+	User     string `json:"user"`
+	Degraded string `json:"degraded"`
+	Error    string `json:"error"`
 }
 
 func (s *shopper) do(method, path, body string) (int, cartBody) {

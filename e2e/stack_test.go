@@ -26,6 +26,8 @@ import (
 var stack struct {
 	// lbURL is the load balancer's base URL on 127.0.0.1.
 	lbURL string
+	// lb2URL is the second load balancer's base URL.
+	lb2URL string
 	// compose controls the stack.
 	compose *compose.DockerCompose
 	// err is why the stack is not running; skip or fail with it.
@@ -84,7 +86,7 @@ func startStack() (down func()) {
 		stack.err = fmt.Errorf("load compose file: %w", err)
 		return down
 	}
-	env := map[string]string{"LB_PORT": "0"}
+	env := map[string]string{"LB_PORT": "0", "LB2_PORT": "0"}
 	for _, name := range imageVars {
 		if v := os.Getenv(name); v != "" {
 			env[name] = v
@@ -106,18 +108,22 @@ func startStack() (down func()) {
 		stack.err = fmt.Errorf("compose up: %w (where no registry is reachable, build the stand-in images first: eval \"$(.ci/images)\")", err)
 		return down
 	}
-	lb, err := dc.ServiceContainer(ctx, "lb")
-	if err != nil {
-		stack.err = err
-		return down
+	var endpoints []string
+	for _, name := range []string{"lb", "lb2"} {
+		lb, err := dc.ServiceContainer(ctx, name)
+		if err != nil {
+			stack.err = err
+			return down
+		}
+		endpoint, err := lb.PortEndpoint(ctx, "80/tcp", "http")
+		if err != nil {
+			stack.err = err
+			return down
+		}
+		endpoints = append(endpoints, endpoint)
 	}
-	endpoint, err := lb.PortEndpoint(ctx, "80/tcp", "http")
-	if err != nil {
-		stack.err = err
-		return down
-	}
-	stack.lbURL, stack.compose = endpoint, dc
-	fmt.Fprintf(os.Stderr, "e2e: stack up in %s, nginx at %s\n", time.Since(start).Round(time.Second), endpoint)
+	stack.lbURL, stack.lb2URL, stack.compose = endpoints[0], endpoints[1], dc
+	fmt.Fprintf(os.Stderr, "e2e: stack up in %s, nginx at %s and %s\n", time.Since(start).Round(time.Second), endpoints[0], endpoints[1])
 	return down
 }
 
