@@ -128,7 +128,7 @@ func startStack() (down func()) {
 }
 
 // needStack skips or fails the test when the stack is not running.
-func needStack(t *testing.T) {
+func needStack(t testing.TB) {
 	t.Helper()
 	if stack.err == nil {
 		return

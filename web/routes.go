@@ -27,6 +27,7 @@ func addRoutes(mux *http.ServeMux, stores Stores, log *slog.Logger) {
 	mux.Handle("POST /mode", handleModeForm(log))
 
 	// The JSON API.
+	mux.Handle("GET /api/ping", handleAPIPing())
 	mux.Handle("GET /api/products", handleAPIProducts())
 	mux.Handle("GET /api/cart", handleAPICart(stores, log))
 	mux.Handle("DELETE /api/cart", handleAPIChange(stores, log, apiClear))
@@ -36,6 +37,7 @@ func addRoutes(mux *http.ServeMux, stores Stores, log *slog.Logger) {
 	mux.Handle("POST /api/login", handleAPIChange(stores, log, apiLogin))
 	mux.Handle("POST /api/logout", handleAPIChange(stores, log, apiLogout))
 	for path, allow := range map[string]string{
+		"/api/ping":                    "GET",
 		"/api/products":                "GET",
 		"/api/cart":                    "GET, DELETE",
 		"/api/cart/items":              "POST",

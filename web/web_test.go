@@ -124,7 +124,7 @@ func TestHeadersOnEveryResponse(t *testing.T) {
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/"}, {"GET", "/cart"}, {"GET", "/api/cart"}, {"GET", "/api/products"},
 		{"GET", "/static/css/shop.css"}, {"GET", "/no/such/page"}, {"PATCH", "/api/cart"},
-		{"GET", "/healthz"}, {"GET", "/?mode=bogus"},
+		{"GET", "/healthz"}, {"GET", "/?mode=bogus"}, {"GET", "/api/ping"},
 	} {
 		r := c.do(tc.method, tc.path, "")
 		if r.header.Get("X-Replica") != "app1" || r.header.Get("X-Session-Mode") == "" || len(r.header.Get("X-Request-Id")) < 8 {

@@ -133,6 +133,9 @@ type Session struct {
 	// work for this request (for example a revocation check while Redis is
 	// down), or is "" when all did.
 	Degraded string
+	// Refresh is set by a store whose session must be saved again even
+	// though nothing changed, to stay alive (a token past half its life).
+	Refresh bool
 
 	renew        bool
 	previous     string

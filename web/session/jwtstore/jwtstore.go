@@ -212,6 +212,9 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		ID:      c.ID,
 		Event:   session.EventFound,
 		Started: time.Unix(c.Started, 0),
+		// Signing costs; a read re-signs only a token past half its life,
+		// so an active session slides on without a signature per request.
+		Refresh: c.ExpiresAt.Time.Sub(now) < s.opts.TTL/2,
 	}
 	// Only signed-in tokens are revoked (on sign-out), so only they cost a
 	// look-up; an anonymous cart token stays free of Redis.

@@ -345,3 +345,72 @@ func TestSignOutRevokesTheSignedInToken(t *testing.T) {
 		t.Errorf("Redis down: %+v, %v; want bob's session, marked degraded", got, err)
 	}
 }
+
+func TestReadsReSignOnlyPastHalfLife(t *testing.T) {
+	now := time.Unix(2_000_000_000, 0)
+	st := newStore(t, Options{TTL: 10 * time.Minute, Now: func() time.Time { return now }})
+	s := session.New(session.EventCreated, now)
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	tok := w.Result().Cookies()[0].Value
+	now = now.Add(4 * time.Minute)
+	if got, _ := loadToken(st, tok); got.Refresh {
+		t.Error("a token 4 of 10 minutes old asks to be re-signed")
+	}
+	now = now.Add(2 * time.Minute)
+	if got, _ := loadToken(st, tok); !got.Refresh {
+		t.Error("a token 6 of 10 minutes old does not ask to be re-signed")
+	}
+}
+
+// BenchmarkJWT measures verifying a token with a 3-line cart (every read)
+// and signing one (every write), and the cookie's bytes per cart line.
+func BenchmarkJWT(b *testing.B) {
+	st := newStore(b, Options{})
+	s := session.New(session.EventCreated, time.Now())
+	for _, p := range []string{"p1", "p4", "p9"} {
+		_ = s.Cart.Add(p, 2)
+	}
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		b.Fatal(err)
+	}
+	ck := w.Result().Cookies()[0]
+	b.Run("verify", func(b *testing.B) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(ck)
+		for b.Loop() {
+			if got, err := st.Load(r); err != nil || got.Event != session.EventFound {
+				b.Fatal(got, err)
+			}
+		}
+	})
+	b.Run("sign", func(b *testing.B) {
+		r := httptest.NewRequest("POST", "/", nil)
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			if err := st.Save(w, r, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("size", func(b *testing.B) {
+		sizes := map[int]int{}
+		for b.Loop() {
+			s := session.New(session.EventCreated, time.Now())
+			for i, p := range cart.Products() {
+				_ = s.Cart.Add(p.ID, 99)
+				w := httptest.NewRecorder()
+				if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+					b.Fatal(err)
+				}
+				sizes[i+1] = len(w.Result().Cookies()[0].String())
+			}
+		}
+		b.ReportMetric(float64(sizes[0+1]), "cookie-bytes@1line")
+		b.ReportMetric(float64(sizes[10]), "cookie-bytes@10lines")
+		b.ReportMetric(float64(sizes[10]-sizes[1])/9, "bytes/line")
+	})
+}

@@ -35,6 +35,7 @@ var idPattern = regexp.MustCompile(`^[A-Z2-7]{103}$`)
 type Store struct {
 	client redis.UniversalClient
 	rs     *rbstore.RedisStore
+	seal   *sealer
 	idle   time.Duration
 	now    func() time.Time
 }
@@ -57,7 +58,7 @@ func New(client redis.UniversalClient, keys []session.Key, idle time.Duration) (
 	rs, _ := rbstore.NewRedisStore(context.Background(), client)
 	rs.KeyPrefix(KeyPrefix)
 	rs.Serializer(seal)
-	return &Store{client: client, rs: rs, idle: idle, now: time.Now}, nil
+	return &Store{client: client, rs: rs, seal: seal, idle: idle, now: time.Now}, nil
 }
 
 // Mode returns session.Redis.
@@ -76,16 +77,26 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	if !idPattern.MatchString(c.Value) {
 		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
 	}
-	gs, err := s.rs.New(r, CookieName)
-	if err != nil && !errors.Is(err, errUndecryptable) {
-		return nil, fmt.Errorf("%w: load session: %v", session.ErrUnavailable, err)
-	}
-	rec, ok := gs.Values[valuesKey].(record)
-	if err != nil || gs.IsNew || !ok {
-		// Not in Redis (expired, logged out, or never issued by us) or not
-		// ours to decrypt: start afresh under a new ID, never the sent one.
+	// One round trip that reads the value and refreshes its TTL (GETEX),
+	// so an idle timeout counts from the last request, not the last write,
+	// and a read never writes. redisstore's own load is a plain GET.
+	raw, err := s.client.GetEx(r.Context(), KeyPrefix+c.Value, s.idle).Bytes()
+	if errors.Is(err, redis.Nil) {
+		// Not in Redis (expired, signed out, or never issued by us): start
+		// afresh under a new ID, never the one the client sent.
 		return session.New(session.EventLost, now), nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: load session: %v", session.ErrUnavailable, err)
+	}
+	gs := sessions.NewSession(s.rs, CookieName)
+	gs.ID = c.Value
+	if err := s.seal.Deserialize(raw, gs); err != nil {
+		// Not ours to decrypt (a key that was rotated out, or a value
+		// copied under another ID): lost, like a missing one.
+		return session.New(session.EventLost, now), nil
+	}
+	rec := gs.Values[valuesKey].(record)
 	return &session.Session{
 		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
 		ID:      gs.ID,
@@ -111,9 +122,13 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		gs.ID = ""
 	}
 	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.Unix()}
-	if err := s.rs.Save(r, w, gs); err != nil {
+	// redisstore writes its cookie with Max-Age = the TTL; since reads
+	// refresh the TTL, the browser's copy must not expire on its own, so
+	// the cookie set here lasts for the browser session instead.
+	if err := s.rs.Save(r, headerSink{}, gs); err != nil {
 		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
 	}
+	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
 	sess.ID = gs.ID
 	sess.Renewed()
 	return nil
@@ -129,3 +144,11 @@ func (s *Store) rsOptions(r *http.Request) sessions.Options {
 		SameSite: c.SameSite,
 	}
 }
+
+// headerSink is a ResponseWriter that keeps nothing; it takes redisstore's
+// own Set-Cookie.
+type headerSink struct{}
+
+func (headerSink) Header() http.Header         { return http.Header{} }
+func (headerSink) Write(b []byte) (int, error) { return len(b), nil }
+func (headerSink) WriteHeader(int)             {}

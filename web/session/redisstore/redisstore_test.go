@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 // startRedis starts a real Redis in a container for the test. Without
 // Docker the test is skipped, unless E2E_REQUIRED=1 (CI), where that is a
 // failure. REDIS_IMAGE picks the image (default redis:8).
-func startRedis(t *testing.T) *redis.Client {
+func startRedis(t testing.TB) *redis.Client {
 	t.Helper()
 	ctx := context.Background()
 	image := os.Getenv("REDIS_IMAGE")
@@ -77,7 +77,7 @@ func startRedis(t *testing.T) *redis.Client {
 	return client
 }
 
-func newStore(t *testing.T, client redis.UniversalClient) *Store {
+func newStore(t testing.TB, client redis.UniversalClient) *Store {
 	t.Helper()
 	s, err := New(client, testKeys, time.Hour)
 	if err != nil {
@@ -166,6 +166,28 @@ func TestRedis(t *testing.T) {
 		}
 		if added := client.DBSize(ctx).Val() - before; added != 100 {
 			t.Errorf("%d keys added for 100 forged sessions, want 100 new server IDs", added)
+		}
+	})
+
+	t.Run("a read refreshes the TTL", func(t *testing.T) {
+		st := newStore(t, client)
+		s := session.New(session.EventCreated, time.Now())
+		w := httptest.NewRecorder()
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		ck := w.Result().Cookies()[0]
+		if ck.MaxAge != 0 {
+			t.Errorf("cookie Max-Age %d: the browser must not expire a session whose TTL reads refresh", ck.MaxAge)
+		}
+		client.Expire(ctx, KeyPrefix+s.ID, 10*time.Second)
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(ck)
+		if _, err := st.Load(r); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := client.TTL(ctx, KeyPrefix+s.ID).Val(); ttl < 59*time.Minute {
+			t.Errorf("TTL after a read %v, want it refreshed to the idle timeout (1h)", ttl)
 		}
 	})
 

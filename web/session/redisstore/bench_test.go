@@ -1,0 +1,123 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// threeLines is the cart of the read benchmarks: three lines.
+func threeLines() *session.Session {
+	s := session.New(session.EventCreated, time.Now())
+	for _, p := range []string{"p1", "p4", "p9"} {
+		_ = s.Cart.Add(p, 2)
+	}
+	return s
+}
+
+// BenchmarkRedis measures one session's load and save against a real
+// Redis (one round trip each over loopback), and the sealing alone.
+func BenchmarkRedis(b *testing.B) {
+	client := startRedis(b)
+	st := newStore(b, client)
+	s := threeLines()
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		b.Fatal(err)
+	}
+	ck := w.Result().Cookies()[0]
+
+	b.Run("load", func(b *testing.B) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(ck)
+		for b.Loop() {
+			if sess, err := st.Load(r); err != nil || sess.Event != session.EventFound {
+				b.Fatal(sess, err)
+			}
+		}
+	})
+	b.Run("save", func(b *testing.B) {
+		r := httptest.NewRequest("POST", "/", nil)
+		for b.Loop() {
+			if err := st.Save(headerSink{}, r, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("seal+open", func(b *testing.B) {
+		gs := sessions.NewSession(st.rs, CookieName)
+		gs.ID = s.ID
+		gs.Values[valuesKey] = record{Lines: s.Cart.Lines, Started: s.Started.Unix()}
+		for b.Loop() {
+			v, err := st.seal.Serialize(gs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := st.seal.Deserialize(v, gs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRedisGrowth measures the bytes one session takes in Redis
+// (MEMORY USAGE) and the load cost with 1, 10,000 and 100,000 sessions
+// stored.
+func BenchmarkRedisGrowth(b *testing.B) {
+	client := startRedis(b)
+	ctx := context.Background()
+	st := newStore(b, client)
+	stored := 0
+	for _, n := range []int{1, 10_000, 100_000} {
+		var last *http.Cookie
+		for stored < n {
+			pipe := client.Pipeline()
+			batch := min(n-stored, 1000)
+			for i := 0; i < batch; i++ {
+				s := threeLines()
+				s.ID = fmt.Sprintf("%0103d", stored+i)
+				gs := sessions.NewSession(st.rs, CookieName)
+				gs.ID = s.ID
+				gs.Values[valuesKey] = record{Lines: s.Cart.Lines, Started: s.Started.Unix()}
+				v, err := st.seal.Serialize(gs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pipe.Set(ctx, KeyPrefix+s.ID, v, time.Hour)
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+			stored += batch
+		}
+		s := threeLines()
+		w := httptest.NewRecorder()
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+			b.Fatal(err)
+		}
+		last = w.Result().Cookies()[0]
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(last)
+			for b.Loop() {
+				if _, err := st.Load(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			usage, err := client.MemoryUsage(ctx, KeyPrefix+s.ID).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			info, _ := client.DBSize(ctx).Result()
+			b.ReportMetric(float64(usage), "redis-bytes/session")
+			b.ReportMetric(float64(info), "keys")
+		})
+	}
+}
