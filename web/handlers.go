@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net/http"
 	"regexp"
 	"strings"
@@ -156,15 +157,39 @@ type result struct {
 	replayed bool
 }
 
+// maxAttempts bounds how often apply reloads and reapplies a change whose
+// save lost a race with a concurrent request of the same browser; between
+// attempts it waits a random, growing pause so racing requests spread out.
+const maxAttempts = 20
+
 // apply loads the session, applies the change and saves. A request whose
 // idempotency key the session has seen is not applied again: it answers
-// with the session as it is (replayed). On any error nothing is saved: the
-// stored session stays as it was.
+// with the session as it is (replayed). When another request of the same
+// browser saved in between (session.ErrConflict), it loads again and
+// reapplies the change, so no update is lost. On any other error nothing
+// is saved: the stored session stays as it was.
 func apply(stores Stores, w http.ResponseWriter, r *http.Request, c change) (result, error) {
 	idem, err := idempotencyOf(r, c)
 	if err != nil {
 		return result{}, err
 	}
+	for attempt := 1; ; attempt++ {
+		res, err := applyOnce(stores, w, r, c, idem)
+		if !errors.Is(err, session.ErrConflict) {
+			return res, err
+		}
+		if attempt == maxAttempts {
+			return result{}, &httpError{http.StatusConflict, "Too many changes at once",
+				fmt.Sprintf("Your session changed %d times while this change was being saved; nothing was changed. Try again.", maxAttempts)}
+		}
+		// A fresh response for the next attempt: the failed save wrote no
+		// cookie, but a replay marker or the like must not leak.
+		w.Header().Del("Idempotent-Replayed")
+		time.Sleep(time.Duration(mathrand.Int64N(int64(attempt) * int64(time.Millisecond))))
+	}
+}
+
+func applyOnce(stores Stores, w http.ResponseWriter, r *http.Request, c change, idem *idempotency) (result, error) {
 	store, sess, err := stores.load(r)
 	if err != nil {
 		return result{}, err

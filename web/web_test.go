@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -494,5 +496,42 @@ func TestIdempotencyKeyAppliesARetryOnce(t *testing.T) {
 	page := newClient(t, srv, session.Sticky).do("GET", "/", "")
 	if n := strings.Count(page.body, `action="/cart/add?idem=`); n != 10 {
 		t.Errorf("%d add forms carry an idempotency key, want 10", n)
+	}
+}
+
+// TestConcurrentAddsAreNotLost: 20 adds at once from one sticky browser
+// to one replica; each save that loses the race reloads and reapplies.
+func TestConcurrentAddsAreNotLost(t *testing.T) {
+	srv := newTestServer(t)
+	c := newClient(t, srv, session.Sticky)
+	c.do("POST", "/api/cart/items", `{"product_id":"p1"}`)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", srv.URL+"/api/cart/items", strings.NewReader(fmt.Sprintf(`{"product_id":"p%d"}`, 1+i%10)))
+			for _, ck := range c.http.Jar.Cookies(req.URL) {
+				req.AddCookie(ck)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != 200 {
+			t.Errorf("a concurrent add answered %d", s)
+		}
+	}
+	if got := c.cart().Count; got != 21 {
+		t.Errorf("count = %d after 1 + 20 concurrent adds, want 21", got)
 	}
 }

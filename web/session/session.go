@@ -133,6 +133,11 @@ type Session struct {
 	// work for this request (for example a revocation check while Redis is
 	// down), or is "" when all did.
 	Degraded string
+	// Version identifies the stored state this session was loaded from, for
+	// stores that save conditionally: a Save over a state that changed in
+	// the meantime fails with ErrConflict instead of losing that change.
+	// "" for a session that was not loaded from the store.
+	Version string
 	// Refresh is set by a store whose session must be saved again even
 	// though nothing changed, to stay alive (a token past half its life).
 	Refresh bool
@@ -194,12 +199,19 @@ type Store interface {
 	// cannot be reached (ErrUnavailable).
 	Load(r *http.Request) (*Session, error)
 	// Save persists the session and sets the cookie that carries it. It
-	// issues a new ID for a new session or one that is being renewed. On
-	// error nothing was written to w and the stored session is unchanged.
+	// issues a new ID for a new session or one that is being renewed. A
+	// store that keeps sessions on the server saves only over the state the
+	// session was loaded from (Version), else returns ErrConflict. On error
+	// nothing was written to w and the stored session is unchanged.
 	Save(w http.ResponseWriter, r *http.Request, s *Session) error
 	// Describe says where this store keeps sessions, for people to read.
 	Describe() string
 }
+
+// ErrConflict reports that the stored session changed between Load and
+// Save (a concurrent request saved first). Nothing was written; the caller
+// loads again and reapplies its change.
+var ErrConflict = errors.New("the session changed concurrently")
 
 // ErrUnavailable reports that the session store cannot be reached. Handlers
 // answer it with 503 and never save over the session.

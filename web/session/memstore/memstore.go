@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type entry struct {
 	data     session.Data
 	started  time.Time
 	lastSeen time.Time
+	version  uint64
 }
 
 // Store is an in-memory session store. The zero value is not usable; call New.
@@ -90,6 +92,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		ID:      c.Value,
 		Event:   session.EventFound,
 		Started: e.started,
+		Version: strconv.FormatUint(e.version, 10),
 	}
 	s.mu.Unlock()
 	return sess, nil
@@ -107,6 +110,19 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		}
 	}
 	s.mu.Lock()
+	// Only over the state this session was loaded from: a concurrent
+	// request that saved first would otherwise lose its change.
+	if sess.Version != "" {
+		cur, ok := s.sessions[sess.ID]
+		if !ok || strconv.FormatUint(cur.version, 10) != sess.Version {
+			s.mu.Unlock()
+			return session.ErrConflict
+		}
+	}
+	var version uint64 = 1
+	if cur, ok := s.sessions[id]; ok {
+		version = cur.version + 1
+	}
 	if renew && previous != "" {
 		delete(s.sessions, previous)
 	}
@@ -114,8 +130,10 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		data:     sess.Data.Clone(),
 		started:  sess.Started,
 		lastSeen: now,
+		version:  version,
 	}
 	s.mu.Unlock()
+	sess.Version = strconv.FormatUint(version, 10)
 	sess.ID = id
 	sess.Renewed()
 	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))

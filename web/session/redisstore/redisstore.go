@@ -8,6 +8,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -102,6 +104,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		ID:      gs.ID,
 		Event:   session.EventFound,
 		Started: rec.started(),
+		Version: version(raw),
 	}, nil
 }
 
@@ -122,6 +125,9 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		gs.ID = ""
 	}
 	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.Unix()}
+	if gs.ID != "" && sess.Version != "" {
+		return s.saveIfUnchanged(w, r, sess, gs)
+	}
 	// redisstore writes its cookie with Max-Age = the TTL; since reads
 	// refresh the TTL, the browser's copy must not expire on its own, so
 	// the cookie set here lasts for the browser session instead.
@@ -130,8 +136,53 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	}
 	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
 	sess.ID = gs.ID
+	sess.Version = ""
 	sess.Renewed()
 	return nil
+}
+
+// saveIfUnchanged writes an existing session only if its stored value is
+// still the one it was loaded from (WATCH, compare, MULTI/SET/EXEC), so
+// two requests of one browser on two replicas never overwrite each other:
+// the loser gets session.ErrConflict and reapplies its change. redisstore
+// itself writes with one unconditional SET, the last writer winning.
+func (s *Store) saveIfUnchanged(w http.ResponseWriter, r *http.Request, sess *session.Session, gs *sessions.Session) error {
+	value, err := s.seal.Serialize(gs)
+	if err != nil {
+		return err
+	}
+	key := KeyPrefix + gs.ID
+	err = s.client.Watch(r.Context(), func(tx *redis.Tx) error {
+		cur, err := tx.Get(r.Context(), key).Bytes()
+		if errors.Is(err, redis.Nil) || err == nil && version(cur) != sess.Version {
+			return session.ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(r.Context(), func(p redis.Pipeliner) error {
+			p.Set(r.Context(), key, value, s.idle)
+			return nil
+		})
+		return err
+	}, key)
+	switch {
+	case errors.Is(err, session.ErrConflict), errors.Is(err, redis.TxFailedErr):
+		return session.ErrConflict
+	case err != nil:
+		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
+	}
+	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
+	sess.Version = version(value)
+	sess.Renewed()
+	return nil
+}
+
+// version names a stored value: a short hash of its bytes (each value has
+// a fresh nonce, so two saves never share one).
+func version(value []byte) string {
+	sum := sha256.Sum256(value)
+	return hex.EncodeToString(sum[:12])
 }
 
 func (s *Store) rsOptions(r *http.Request) sessions.Options {
