@@ -194,3 +194,93 @@ func TestContractThroughNginx(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentAdds: 20 adds at once from one browser (one session),
+// through nginx. sticky and redis lose none: a save that lost the race
+// reloads and reapplies (Redis WATCH/MULTI across replicas). In jwt mode
+// every request carries the same token and the last token written wins:
+// measured and reported, not hidden.
+func TestConcurrentAdds(t *testing.T) {
+	needStack(t)
+	for _, mode := range []string{"sticky", "redis", "jwt"} {
+		t.Run(mode, func(t *testing.T) {
+			s := newShopper(t, mode)
+			if status, c := s.do("POST", "/api/cart/items", `{"product_id":"p1"}`); status != 200 {
+				t.Fatalf("first add: %d %s", status, c.Error)
+			}
+			u, _ := url.Parse(stack.lbURL)
+			var cookies []string
+			for _, ck := range s.http.Jar.Cookies(u) {
+				cookies = append(cookies, ck.Name+"="+ck.Value)
+			}
+			header := strings.Join(cookies, "; ")
+			type answer struct {
+				status  int
+				replica string
+				token   string
+			}
+			answers := make(chan answer, 20)
+			start := make(chan struct{})
+			for i := 0; i < 20; i++ {
+				go func() {
+					<-start
+					req, _ := http.NewRequest("POST", stack.lbURL+"/api/cart/items", strings.NewReader(fmt.Sprintf(`{"product_id":"p%d"}`, 1+i%10)))
+					req.Header.Set("Cookie", header)
+					resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+					if err != nil {
+						answers <- answer{}
+						return
+					}
+					resp.Body.Close()
+					a := answer{status: resp.StatusCode, replica: resp.Header.Get("X-Replica")}
+					for _, ck := range resp.Cookies() {
+						if ck.Name == "jwt_session" {
+							a.token = ck.Value
+						}
+					}
+					answers <- a
+				}()
+			}
+			close(start)
+			replicas := map[string]int{}
+			statuses := map[int]int{}
+			ok := 0
+			lastToken := ""
+			for i := 0; i < 20; i++ {
+				a := <-answers
+				if a.status == 200 {
+					ok++
+				}
+				statuses[a.status]++
+				replicas[a.replica]++
+				if a.token != "" {
+					lastToken = a.token // the browser keeps the last cookie it receives
+				}
+			}
+			if lastToken != "" {
+				s.http.Jar.SetCookies(u, []*http.Cookie{{Name: "jwt_session", Value: lastToken, Path: "/"}})
+			}
+			_, final := s.do("GET", "/api/cart", "")
+			lost := 1 + ok - final.Count
+			t.Logf("%s: 20 concurrent adds answered %v, served by %v; the cart holds %d of %d acknowledged items: %d lost", mode, statuses, replicas, final.Count, 1+ok, lost)
+			if ok != 20 {
+				t.Errorf("%d of 20 concurrent adds answered 200", ok)
+			}
+			switch mode {
+			case "sticky", "redis":
+				if lost != 0 {
+					t.Errorf("%s lost %d of 20 concurrent adds, want 0", mode, lost)
+				}
+				if mode == "redis" && len(replicas) < 2 {
+					t.Errorf("redis-mode adds all landed on %v; the test wants them spread", replicas)
+				}
+			case "jwt":
+				// Each answer carries a token with the first add and its own
+				// add; the browser keeps the last one it receives.
+				if final.Count < 2 || final.Count > 1+ok {
+					t.Errorf("jwt cart holds %d; want the first add and at least one concurrent add", final.Count)
+				}
+			}
+		})
+	}
+}
