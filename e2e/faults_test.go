@@ -157,6 +157,19 @@ func fillCart(t *testing.T, s *shopper) cartBody {
 	return c
 }
 
+// shopperPerMode returns a shopper with a filled cart in each mode, and
+// the carts.
+func shopperPerMode(t *testing.T) (map[string]*shopper, map[string]cartBody) {
+	t.Helper()
+	shoppers := map[string]*shopper{}
+	carts := map[string]cartBody{}
+	for _, mode := range []string{"sticky", "redis", "jwt"} {
+		shoppers[mode] = newShopper(t, mode)
+		carts[mode] = fillCart(t, shoppers[mode])
+	}
+	return shoppers, carts
+}
+
 func sameCart(a, b cartBody) bool { return describeCart(a) == describeCart(b) }
 
 // TestReplicaCrash: SIGKILL the replica that serves a shopper. redis and
@@ -361,12 +374,7 @@ func (s *shopper) try(method, path, body, key string) (int, error) {
 func TestRedisRestart(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
-	shoppers := map[string]*shopper{}
-	before := map[string]cartBody{}
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
-		shoppers[mode] = newShopper(t, mode)
-		before[mode] = fillCart(t, shoppers[mode])
-	}
+	shoppers, before := shopperPerMode(t)
 	// AOF is fsynced once a second: let the last write reach the disk, as
 	// a graceful restart also does (Redis rewrites on SIGTERM).
 	stopContainer(t, "redis", 10*time.Second)
@@ -391,12 +399,7 @@ func TestRedisRestart(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
-	shoppers := map[string]*shopper{}
-	before := map[string]cartBody{}
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
-		shoppers[mode] = newShopper(t, mode)
-		before[mode] = fillCart(t, shoppers[mode])
-	}
+	shoppers, before := shopperPerMode(t)
 	stopContainer(t, "redis", 10*time.Second)
 	down := time.Now()
 
@@ -466,12 +469,7 @@ func TestSecondLoadBalancer(t *testing.T) {
 			return err == nil && status == 200
 		})
 	})
-	shoppers := map[string]*shopper{}
-	before := map[string]cartBody{}
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
-		shoppers[mode] = newShopper(t, mode)
-		before[mode] = fillCart(t, shoppers[mode])
-	}
+	shoppers, before := shopperPerMode(t)
 	pinned := shoppers["sticky"].replicas[len(shoppers["sticky"].replicas)-1]
 	killContainer(t, "lb")
 	if _, _, err := probe(stack.lbURL, "GET", "/api/products", nil); err == nil {
