@@ -75,23 +75,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		DialerRetries: 1,
 	})
 	defer rdb.Close()
-	redisStore, err := redisstore.New(rdb, cfg.EncryptionKeys, cfg.IdleTimeout)
+	timeouts := session.Timeouts{Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout}
+	redisStore, err := redisstore.New(rdb, cfg.EncryptionKeys, timeouts)
 	if err != nil {
 		return err
 	}
 	jwtStore, err := jwtstore.New(jwtstore.Options{
 		Keys:        cfg.JWTKeys,
 		TTL:         cfg.IdleTimeout,
+		Absolute:    cfg.AbsoluteTimeout,
 		Revocations: redisstore.NewDenylist(rdb),
 	})
 	if err != nil {
 		return err
 	}
+	memStore := memstore.New(cfg.Replica, timeouts)
+	go memStore.SweepEvery(ctx, max(min(timeouts.Idle/2, time.Minute), time.Second))
 	handler, err := web.NewHandler(web.Options{
 		Replica:     cfg.Replica,
 		DefaultMode: cfg.DefaultMode,
 		Stores: web.Stores{
-			session.Sticky: memstore.New(cfg.Replica, cfg.IdleTimeout),
+			session.Sticky: memStore,
 			session.Redis:  redisStore,
 			session.JWT:    jwtStore,
 		},

@@ -86,6 +86,11 @@ type SessionInfo struct {
 	Event string
 	// Store says where the session lives, e.g. "memory of app2", "Redis", "signed cookie (JWT)".
 	Store string
+	// Ends says when the session ends if idle, e.g. "in 30 min"; "" for a
+	// session that is not stored yet.
+	Ends string
+	// EndsTitle is the exact end time, shown on hover.
+	EndsTitle string
 }
 
 // Product is one product card in the shop grid.

@@ -39,7 +39,7 @@ func (st Stores) load(r *http.Request) (session.Store, *session.Session, error) 
 		}
 		return store, nil, err
 	}
-	ri.SessionHash, ri.SessionEvent = sess.Hash(), sess.Event
+	ri.SessionHash, ri.SessionEvent, ri.Expires = sess.Hash(), sess.Event, sess.Expires
 	return store, sess, nil
 }
 
@@ -63,7 +63,7 @@ func save(store session.Store, w http.ResponseWriter, r *http.Request, sess *ses
 	if err := store.Save(w, r, sess); err != nil {
 		return err
 	}
-	info(r).SessionHash = sess.Hash()
+	info(r).SessionHash, info(r).Expires = sess.Hash(), sess.Expires
 	return nil
 }
 
@@ -400,6 +400,7 @@ type cartJSON struct {
 	Session    string         `json:"session"`
 	Event      string         `json:"session_event"`
 	Degraded   string         `json:"degraded,omitempty"`
+	ExpiresAt  *time.Time     `json:"expires_at,omitempty"`
 	Items      []cartItemJSON `json:"items"`
 	Count      int            `json:"count"`
 	TotalCents int            `json:"total_cents"`
@@ -418,6 +419,10 @@ func newCartJSON(r *http.Request, sess *session.Session) cartJSON {
 		Mode: string(ri.Mode), Replica: ri.Replica, User: sess.User,
 		Session: sess.Hash(), Event: string(sess.Event), Degraded: sess.Degraded,
 		Items: []cartItemJSON{}, Count: sess.Cart.Count(), TotalCents: sess.Cart.TotalCents(),
+	}
+	if !sess.Expires.IsZero() && sess.ID != "" {
+		t := sess.Expires.UTC().Truncate(time.Second)
+		out.ExpiresAt = &t
 	}
 	for _, l := range sess.Cart.Lines {
 		p, _ := cart.Lookup(l.ProductID)

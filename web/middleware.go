@@ -34,6 +34,8 @@ type requestInfo struct {
 	Trail []string
 	// Describe says where this mode keeps sessions.
 	Describe string
+	// Expires is when the session ends if idle (zero when unknown).
+	Expires time.Time
 }
 
 type infoKey struct{}

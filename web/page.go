@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/sessiondemo/shop/templates"
 	"github.com/sessiondemo/shop/web/cart"
@@ -34,6 +35,10 @@ func pageModel(r *http.Request, title string, sess *session.Session) templates.P
 			Event: string(ri.SessionEvent),
 			Store: ri.Describe,
 		},
+	}
+	if ri.SessionHash != "" && !ri.Expires.IsZero() {
+		p.Session.Ends = "in " + humanDuration(time.Until(ri.Expires))
+		p.Session.EndsTitle = ri.Expires.UTC().Format("2006-01-02 15:04:05 UTC") + " if idle"
 	}
 	for _, o := range modeOptions {
 		o.Selected = o.Value == p.Mode
@@ -134,4 +139,16 @@ func safeReturn(r *http.Request) string {
 		return "/"
 	}
 	return u.Path
+}
+
+// humanDuration rounds d for people: "45 s", "29 min", "11 h 59 min".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", max(0, int(d.Seconds())))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	default:
+		return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -40,14 +41,14 @@ func newTestServer(t *testing.T) *httptest.Server {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
 	t.Cleanup(func() { rdb.Close() })
-	redisSt, err := redisstore.New(rdb, []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{2}, 32)}}, time.Hour)
+	redisSt, err := redisstore.New(rdb, []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{2}, 32)}}, session.Timeouts{Idle: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := NewHandler(Options{
 		Replica: "app1",
 		Stores: Stores{
-			session.Sticky: memstore.New("app1", time.Hour),
+			session.Sticky: memstore.New("app1", session.Timeouts{Idle: time.Hour}),
 			session.Redis:  redisSt,
 			session.JWT:    jwtSt,
 		},
@@ -296,6 +297,9 @@ func TestFormsRedirectWithFlash(t *testing.T) {
 	if !strings.Contains(page.body, "Desk Succulent added to your cart.") || !strings.Contains(page.body, `data-testid="cart-line"`) {
 		t.Errorf("cart page after add lacks flash or line")
 	}
+	if !regexp.MustCompile(`data-testid="session-ends"[^>]*>in 59 min<`).MatchString(page.body) {
+		t.Errorf("cart page does not say when the session ends (idle timeout 1h)")
+	}
 	if again := c.do("GET", "/cart", ""); strings.Contains(again.body, "added to your cart") {
 		t.Error("flash shown twice")
 	}
@@ -412,7 +416,7 @@ func FuzzCartJSON(f *testing.F) {
 	}
 	srv := httptest.NewServer(nil)
 	srv.Close()
-	h, _ := NewHandler(Options{Replica: "app1", Stores: Stores{session.Sticky: memstore.New("app1", time.Hour)}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, _ := NewHandler(Options{Replica: "app1", Stores: Stores{session.Sticky: memstore.New("app1", session.Timeouts{Idle: time.Hour})}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	f.Fuzz(func(t *testing.T, body string) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("POST", "/api/cart/items", strings.NewReader(body)))
@@ -437,7 +441,7 @@ func FuzzSessionCookie(f *testing.F) {
 	jwtSt, _ := jwtstore.New(jwtstore.Options{Keys: []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}}})
 	h, err := NewHandler(Options{
 		Replica: "app1",
-		Stores:  Stores{session.Sticky: memstore.New("app1", time.Hour), session.JWT: jwtSt},
+		Stores:  Stores{session.Sticky: memstore.New("app1", session.Timeouts{Idle: time.Hour}), session.JWT: jwtSt},
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -133,6 +133,9 @@ type Session struct {
 	// work for this request (for example a revocation check while Redis is
 	// down), or is "" when all did.
 	Degraded string
+	// Expires is when the session ends if nothing else happens: the idle
+	// timeout from now, capped by the absolute timeout. Zero when unknown.
+	Expires time.Time
 	// Version identifies the stored state this session was loaded from, for
 	// stores that save conditionally: a Save over a state that changed in
 	// the meantime fails with ErrConflict instead of losing that change.
@@ -185,6 +188,35 @@ func HashID(id string) string {
 	}
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:4])
+}
+
+// Timeouts end sessions on the server (OWASP ASVS 3.3): Idle after the
+// last request, Absolute after the session began, whatever happens. A zero
+// duration is no limit.
+type Timeouts struct {
+	Idle     time.Duration
+	Absolute time.Duration
+}
+
+// Ends returns when a session that began at started and was last active at
+// active ends. The zero time means never.
+func (t Timeouts) Ends(started, active time.Time) time.Time {
+	var end time.Time
+	if t.Idle > 0 {
+		end = active.Add(t.Idle)
+	}
+	if t.Absolute > 0 {
+		if abs := started.Add(t.Absolute); end.IsZero() || abs.Before(end) {
+			end = abs
+		}
+	}
+	return end
+}
+
+// Ended reports whether such a session has ended at now.
+func (t Timeouts) Ended(started, active, now time.Time) bool {
+	end := t.Ends(started, active)
+	return !end.IsZero() && !now.Before(end)
 }
 
 // Store keeps sessions for one mode. Implementations are safe for

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestRememberKeepsTheNewest(t *testing.T) {
@@ -24,5 +25,22 @@ func TestRememberKeepsTheNewest(t *testing.T) {
 	}
 	if !ValidApplied(d.Applied) || ValidApplied([]string{"zz:aa"}) || ValidApplied(make([]string, MaxApplied+1)) {
 		t.Error("ValidApplied")
+	}
+}
+
+func TestTimeoutsEnds(t *testing.T) {
+	start := time.Unix(1_000_000, 0)
+	to := Timeouts{Idle: 30 * time.Minute, Absolute: 2 * time.Hour}
+	if got := to.Ends(start, start.Add(time.Hour)); !got.Equal(start.Add(90 * time.Minute)) {
+		t.Errorf("idle end %v", got)
+	}
+	if got := to.Ends(start, start.Add(100*time.Minute)); !got.Equal(start.Add(2 * time.Hour)) {
+		t.Errorf("absolute cap %v", got)
+	}
+	if !to.Ended(start, start.Add(time.Hour), start.Add(91*time.Minute)) || to.Ended(start, start.Add(time.Hour), start.Add(89*time.Minute)) {
+		t.Error("Ended")
+	}
+	if !(Timeouts{}).Ends(start, start).IsZero() {
+		t.Error("no limits should never end")
 	}
 }

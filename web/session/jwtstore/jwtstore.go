@@ -74,8 +74,12 @@ type Options struct {
 	Issuer string
 	// Audience is the aud claim written and required. Default "cart".
 	Audience string
-	// TTL is how long a token lives after it was last written. Default 30m.
+	// TTL is how long a token lives after it was last written: the idle
+	// timeout. Default 30m.
 	TTL time.Duration
+	// Absolute caps every token's exp at the session's start plus this:
+	// the absolute timeout. Default none.
+	Absolute time.Duration
 	// Leeway is the clock skew tolerated on exp and iat. Default 5s.
 	Leeway time.Duration
 	// MaxCookieBytes is the largest Set-Cookie written. Default MaxCookieBytes.
@@ -212,9 +216,11 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		ID:      c.ID,
 		Event:   session.EventFound,
 		Started: time.Unix(c.Started, 0),
+		Expires: c.ExpiresAt.Time,
 		// Signing costs; a read re-signs only a token past half its life,
-		// so an active session slides on without a signature per request.
-		Refresh: c.ExpiresAt.Time.Sub(now) < s.opts.TTL/2,
+		// so an active session slides on without a signature per request,
+		// and never one already at its absolute end.
+		Refresh: c.ExpiresAt.Time.Sub(now) < s.opts.TTL/2 && c.ExpiresAt.Time.Before(s.expiry(time.Unix(c.Started, 0), now)),
 	}
 	// Only signed-in tokens are revoked (on sign-out), so only they cost a
 	// look-up; an anonymous cart token stays free of Redis.
@@ -271,7 +277,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		RegisteredClaims: gojwt.RegisteredClaims{
 			Issuer:    s.opts.Issuer,
 			Audience:  gojwt.ClaimStrings{s.opts.Audience},
-			ExpiresAt: gojwt.NewNumericDate(now.Add(s.opts.TTL)),
+			ExpiresAt: gojwt.NewNumericDate(s.expiry(sess.Started, now)),
 			IssuedAt:  gojwt.NewNumericDate(now),
 			ID:        id,
 		},
@@ -284,6 +290,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		return fmt.Errorf("sign session token: %w", err)
 	}
 	ck := session.Cookie(r, CookieName, token, int(s.opts.TTL/time.Second))
+	sess.Expires = s.expiry(sess.Started, now).Truncate(time.Second)
 	if size := len(ck.String()); size > s.opts.MaxCookieBytes {
 		return &session.TooLargeError{Size: size, Limit: s.opts.MaxCookieBytes}
 	}
@@ -299,6 +306,12 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	sess.ID = id
 	sess.Renewed()
 	return nil
+}
+
+// expiry is the exp of a token written now for a session that began at
+// started: the idle timeout from now, never past the absolute end.
+func (s *Store) expiry(started, now time.Time) time.Time {
+	return session.Timeouts{Idle: s.opts.TTL, Absolute: s.opts.Absolute}.Ends(started, now)
 }
 
 // Sign returns claims signed with the first key, with kid and typ headers.

@@ -414,3 +414,24 @@ func BenchmarkJWT(b *testing.B) {
 		b.ReportMetric(float64(sizes[10]-sizes[1])/9, "bytes/line")
 	})
 }
+
+func TestExpNeverPastTheAbsoluteTimeout(t *testing.T) {
+	now := time.Unix(2_000_000_000, 0)
+	st := newStore(t, Options{TTL: 30 * time.Minute, Absolute: 2 * time.Hour, Now: func() time.Time { return now }})
+	s := session.New(session.EventCreated, now.Add(-2*time.Hour+time.Minute))
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	tok := w.Result().Cookies()[0].Value
+	c, err := st.Parse(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(time.Minute); !c.ExpiresAt.Time.Equal(want) {
+		t.Errorf("exp %v, want %v (the absolute end)", c.ExpiresAt.Time, want)
+	}
+	if got, _ := loadToken(st, tok); got.Refresh {
+		t.Error("a token at its absolute end asks to be re-signed")
+	}
+}

@@ -26,7 +26,7 @@ func BenchmarkMemory(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			st := New("app1", time.Hour)
+			st := New("app1", session.Timeouts{Idle: time.Hour})
 			var last *session.Session
 			w := httptest.NewRecorder()
 			r := httptest.NewRequest("POST", "/", nil)
@@ -53,7 +53,7 @@ func BenchmarkMemory(b *testing.B) {
 		})
 	}
 	b.Run("save", func(b *testing.B) {
-		st := New("app1", time.Hour)
+		st := New("app1", session.Timeouts{Idle: time.Hour})
 		s := threeLines()
 		r := httptest.NewRequest("POST", "/", nil)
 		w := httptest.NewRecorder()

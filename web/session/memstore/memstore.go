@@ -4,6 +4,7 @@
 package memstore
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -33,9 +34,9 @@ type entry struct {
 
 // Store is an in-memory session store. The zero value is not usable; call New.
 type Store struct {
-	replica string
-	idle    time.Duration
-	now     func() time.Time
+	replica  string
+	timeouts session.Timeouts
+	now      func() time.Time
 
 	mu       sync.Mutex
 	sessions map[string]*entry
@@ -43,10 +44,39 @@ type Store struct {
 
 var _ session.Store = (*Store)(nil)
 
-// New returns a store for the named replica. Sessions idle longer than idle
-// end (0 means they never time out).
-func New(replica string, idle time.Duration) *Store {
-	return &Store{replica: replica, idle: idle, now: time.Now, sessions: make(map[string]*entry)}
+// New returns a store for the named replica whose sessions end after the
+// timeouts. Call SweepEvery to free the memory of ended sessions.
+func New(replica string, timeouts session.Timeouts) *Store {
+	return &Store{replica: replica, timeouts: timeouts, now: time.Now, sessions: make(map[string]*entry)}
+}
+
+// Sweep removes every session that has ended and returns how many.
+func (s *Store) Sweep() int {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, e := range s.sessions {
+		if s.timeouts.Ended(e.started, e.lastSeen, now) {
+			delete(s.sessions, id)
+			n++
+		}
+	}
+	return n
+}
+
+// SweepEvery sweeps at the interval until ctx is done.
+func (s *Store) SweepEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Sweep()
+		}
+	}
 }
 
 // Mode returns session.Sticky.
@@ -75,7 +105,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	}
 	s.mu.Lock()
 	e, ok := s.sessions[c.Value]
-	if ok && s.idle > 0 && now.Sub(e.lastSeen) > s.idle {
+	if ok && s.timeouts.Ended(e.started, e.lastSeen, now) {
 		delete(s.sessions, c.Value)
 		s.mu.Unlock()
 		return session.New(session.EventExpired, now), nil
@@ -92,6 +122,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		ID:      c.Value,
 		Event:   session.EventFound,
 		Started: e.started,
+		Expires: s.timeouts.Ends(e.started, now),
 		Version: strconv.FormatUint(e.version, 10),
 	}
 	s.mu.Unlock()
@@ -134,6 +165,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	}
 	s.mu.Unlock()
 	sess.Version = strconv.FormatUint(version, 10)
+	sess.Expires = s.timeouts.Ends(sess.Started, now)
 	sess.ID = id
 	sess.Renewed()
 	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))

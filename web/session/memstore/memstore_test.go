@@ -13,7 +13,7 @@ import (
 
 func TestContract(t *testing.T) {
 	sessiontest.Run(t, sessiontest.Contract{
-		New:       func(t *testing.T) session.Store { return New("app1", time.Hour) },
+		New:       func(t *testing.T) session.Store { return New("app1", session.Timeouts{Idle: time.Hour}) },
 		Cookie:    CookieName,
 		Stateful:  true,
 		Malformed: "app1.short",
@@ -22,7 +22,7 @@ func TestContract(t *testing.T) {
 }
 
 func TestLostSessionNamesItsReplica(t *testing.T) {
-	st := New("app1", time.Hour)
+	st := New("app1", session.Timeouts{Idle: time.Hour})
 	r := httptest.NewRequest("GET", "/", nil)
 	r.AddCookie(&http.Cookie{Name: CookieName, Value: "app3." + strings.Repeat("b", 43)})
 	s, err := st.Load(r)
@@ -35,7 +35,7 @@ func TestLostSessionNamesItsReplica(t *testing.T) {
 }
 
 func TestIssuedIDsNameThisReplica(t *testing.T) {
-	st := New("app2", time.Hour)
+	st := New("app2", session.Timeouts{Idle: time.Hour})
 	s := session.New(session.EventCreated, time.Now())
 	w := httptest.NewRecorder()
 	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
@@ -48,7 +48,7 @@ func TestIssuedIDsNameThisReplica(t *testing.T) {
 
 func TestIdleSessionExpires(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	st := New("app1", time.Minute)
+	st := New("app1", session.Timeouts{Idle: time.Minute})
 	st.now = func() time.Time { return now }
 	s := session.New(session.EventCreated, now)
 	w := httptest.NewRecorder()
@@ -65,5 +65,47 @@ func TestIdleSessionExpires(t *testing.T) {
 	}
 	if got.Event != session.EventExpired || st.Len() != 0 {
 		t.Errorf("event %s, %d sessions held; want expired and none", got.Event, st.Len())
+	}
+}
+
+func TestAbsoluteTimeoutAndSweep(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	st := New("app1", session.Timeouts{Idle: 2 * time.Second, Absolute: 5 * time.Second})
+	st.now = func() time.Time { return now }
+	s := session.New(session.EventCreated, now)
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	ck := w.Result().Cookies()[0]
+	load := func() *session.Session {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(ck)
+		got, err := st.Load(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// Requests 1.5 s apart keep it alive past the idle timeout...
+	for i := 0; i < 3; i++ {
+		now = now.Add(1500 * time.Millisecond)
+		if got := load(); got.Event != session.EventFound {
+			t.Fatalf("at +%v: %s, want found", time.Duration(i+1)*1500*time.Millisecond, got.Event)
+		}
+	}
+	// ...but not past the absolute one.
+	now = now.Add(1500 * time.Millisecond)
+	if got := load(); got.Event != session.EventExpired {
+		t.Errorf("at +6s: %s, want expired (absolute 5s)", got.Event)
+	}
+	// A session nobody asks for again is swept.
+	s2 := session.New(session.EventCreated, now)
+	if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s2); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(3 * time.Second)
+	if n := st.Sweep(); n != 1 || st.Len() != 0 {
+		t.Errorf("swept %d, %d left; want 1 swept, none left", n, st.Len())
 	}
 }

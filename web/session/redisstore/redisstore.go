@@ -35,19 +35,22 @@ var idPattern = regexp.MustCompile(`^[A-Z2-7]{103}$`)
 
 // Store keeps sessions in Redis.
 type Store struct {
-	client redis.UniversalClient
-	rs     *rbstore.RedisStore
-	seal   *sealer
-	idle   time.Duration
-	now    func() time.Time
+	client   redis.UniversalClient
+	rs       *rbstore.RedisStore
+	seal     *sealer
+	idle     time.Duration
+	timeouts session.Timeouts
+	now      func() time.Time
 }
 
 var _ session.Store = (*Store)(nil)
 
 // New returns a store over client. Values are encrypted with keys[0]; every
-// key in keys can decrypt. Sessions idle longer than idle expire in Redis
-// (their TTL); idle must be at least a second.
-func New(client redis.UniversalClient, keys []session.Key, idle time.Duration) (*Store, error) {
+// key in keys can decrypt. Sessions end after the timeouts: the key's TTL
+// is the idle timeout, refreshed on every request and capped by what is
+// left of the absolute one. The idle timeout must be at least a second.
+func New(client redis.UniversalClient, keys []session.Key, timeouts session.Timeouts) (*Store, error) {
+	idle := timeouts.Idle
 	seal, err := newSealer(keys)
 	if err != nil {
 		return nil, err
@@ -60,7 +63,7 @@ func New(client redis.UniversalClient, keys []session.Key, idle time.Duration) (
 	rs, _ := rbstore.NewRedisStore(context.Background(), client)
 	rs.KeyPrefix(KeyPrefix)
 	rs.Serializer(seal)
-	return &Store{client: client, rs: rs, seal: seal, idle: idle, now: time.Now}, nil
+	return &Store{client: client, rs: rs, seal: seal, idle: idle, timeouts: timeouts, now: time.Now}, nil
 }
 
 // Mode returns session.Redis.
@@ -99,11 +102,21 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		return session.New(session.EventLost, now), nil
 	}
 	rec := gs.Values[valuesKey].(record)
+	if s.timeouts.Ended(rec.started(), now, now) {
+		// Past the absolute timeout: ended, whatever the TTL said.
+		s.client.Del(r.Context(), KeyPrefix+c.Value)
+		return session.New(session.EventExpired, now), nil
+	}
+	if ttl := s.ttl(rec.started(), now); ttl < s.idle {
+		// Near the absolute end the key must not outlive it.
+		s.client.Expire(r.Context(), KeyPrefix+c.Value, ttl)
+	}
 	return &session.Session{
 		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
 		ID:      gs.ID,
 		Event:   session.EventFound,
 		Started: rec.started(),
+		Expires: s.timeouts.Ends(rec.started(), now),
 		Version: version(raw),
 	}, nil
 }
@@ -117,8 +130,10 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 			return fmt.Errorf("%w: delete old session: %v", session.ErrUnavailable, err)
 		}
 	}
+	now := s.now()
+	ttl := s.ttl(sess.Started, now)
 	gs := sessions.NewSession(s.rs, CookieName)
-	opts := s.rsOptions(r)
+	opts := s.rsOptions(r, ttl)
 	gs.Options = &opts
 	gs.ID = sess.ID
 	if renew {
@@ -126,7 +141,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	}
 	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.Unix()}
 	if gs.ID != "" && sess.Version != "" {
-		return s.saveIfUnchanged(w, r, sess, gs)
+		return s.saveIfUnchanged(w, r, sess, gs, ttl)
 	}
 	// redisstore writes its cookie with Max-Age = the TTL; since reads
 	// refresh the TTL, the browser's copy must not expire on its own, so
@@ -137,8 +152,20 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
 	sess.ID = gs.ID
 	sess.Version = ""
+	sess.Expires = s.timeouts.Ends(sess.Started, now)
 	sess.Renewed()
 	return nil
+}
+
+// ttl is how long a session that began at started may still live, idle,
+// from now: the idle timeout, or less near the absolute end (at least 1s,
+// since Redis takes no shorter TTL and an ended session never gets here).
+func (s *Store) ttl(started, now time.Time) time.Duration {
+	ttl := s.timeouts.Ends(started, now).Sub(now)
+	if ttl > s.idle {
+		ttl = s.idle
+	}
+	return max(ttl, time.Second)
 }
 
 // saveIfUnchanged writes an existing session only if its stored value is
@@ -146,7 +173,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 // two requests of one browser on two replicas never overwrite each other:
 // the loser gets session.ErrConflict and reapplies its change. redisstore
 // itself writes with one unconditional SET, the last writer winning.
-func (s *Store) saveIfUnchanged(w http.ResponseWriter, r *http.Request, sess *session.Session, gs *sessions.Session) error {
+func (s *Store) saveIfUnchanged(w http.ResponseWriter, r *http.Request, sess *session.Session, gs *sessions.Session, ttl time.Duration) error {
 	value, err := s.seal.Serialize(gs)
 	if err != nil {
 		return err
@@ -161,7 +188,7 @@ func (s *Store) saveIfUnchanged(w http.ResponseWriter, r *http.Request, sess *se
 			return err
 		}
 		_, err = tx.TxPipelined(r.Context(), func(p redis.Pipeliner) error {
-			p.Set(r.Context(), key, value, s.idle)
+			p.Set(r.Context(), key, value, ttl)
 			return nil
 		})
 		return err
@@ -174,6 +201,7 @@ func (s *Store) saveIfUnchanged(w http.ResponseWriter, r *http.Request, sess *se
 	}
 	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
 	sess.Version = version(value)
+	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
 	sess.Renewed()
 	return nil
 }
@@ -185,11 +213,11 @@ func version(value []byte) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-func (s *Store) rsOptions(r *http.Request) sessions.Options {
+func (s *Store) rsOptions(r *http.Request, ttl time.Duration) sessions.Options {
 	c := session.Cookie(r, CookieName, "", 0)
 	return sessions.Options{
 		Path:     c.Path,
-		MaxAge:   int(s.idle / time.Second),
+		MaxAge:   int((ttl + time.Second - 1) / time.Second),
 		HttpOnly: c.HttpOnly,
 		Secure:   c.Secure,
 		SameSite: c.SameSite,

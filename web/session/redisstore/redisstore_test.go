@@ -79,7 +79,7 @@ func startRedis(t testing.TB) *redis.Client {
 
 func newStore(t testing.TB, client redis.UniversalClient) *Store {
 	t.Helper()
-	s, err := New(client, testKeys, time.Hour)
+	s, err := New(client, testKeys, session.Timeouts{Idle: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +132,14 @@ func TestRedis(t *testing.T) {
 			t.Errorf("value under a foreign ID: %+v, %v; want a new lost session", got, err)
 		}
 		// A store whose only key is another cannot read it either.
-		st2, _ := New(client, []session.Key{{ID: "k2", Secret: bytes.Repeat([]byte{9}, 32)}}, time.Hour)
+		st2, _ := New(client, []session.Key{{ID: "k2", Secret: bytes.Repeat([]byte{9}, 32)}}, session.Timeouts{Idle: time.Hour})
 		r = httptest.NewRequest("GET", "/", nil)
 		r.AddCookie(&http.Cookie{Name: CookieName, Value: s.ID})
 		if got, err := st2.Load(r); err != nil || got.Event != session.EventLost {
 			t.Errorf("value under an unknown key: %+v, %v; want lost", got, err)
 		}
 		// During rotation (new key first, old still listed) it opens.
-		st3, _ := New(client, []session.Key{{ID: "k2", Secret: bytes.Repeat([]byte{9}, 32)}, testKeys[0]}, time.Hour)
+		st3, _ := New(client, []session.Key{{ID: "k2", Secret: bytes.Repeat([]byte{9}, 32)}, testKeys[0]}, session.Timeouts{Idle: time.Hour})
 		if got, err := st3.Load(r); err != nil || got.User != "carol-the-customer" {
 			t.Errorf("value during key rotation: %+v, %v; want found", got, err)
 		}
@@ -188,6 +188,30 @@ func TestRedis(t *testing.T) {
 		}
 		if ttl := client.TTL(ctx, KeyPrefix+s.ID).Val(); ttl < 59*time.Minute {
 			t.Errorf("TTL after a read %v, want it refreshed to the idle timeout (1h)", ttl)
+		}
+	})
+
+	t.Run("absolute timeout", func(t *testing.T) {
+		st, err := New(client, testKeys, session.Timeouts{Idle: time.Hour, Absolute: 2 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := session.New(session.EventCreated, time.Now().Add(-2*time.Hour+20*time.Second))
+		w := httptest.NewRecorder()
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := client.TTL(ctx, KeyPrefix+s.ID).Val(); ttl > 21*time.Second || ttl <= 0 {
+			t.Errorf("TTL %v near the absolute end, want at most the 20 s left", ttl)
+		}
+		st.now = func() time.Time { return time.Now().Add(25 * time.Second) }
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(w.Result().Cookies()[0])
+		if got, err := st.Load(r); err != nil || got.Event != session.EventExpired {
+			t.Errorf("past the absolute end: %+v, %v; want expired", got, err)
+		}
+		if n := client.Exists(ctx, KeyPrefix+s.ID).Val(); n != 0 {
+			t.Errorf("the ended session's key is still there")
 		}
 	})
 
