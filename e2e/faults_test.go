@@ -329,7 +329,16 @@ func TestReplicaGracefulStop(t *testing.T) {
 	stopped := time.Now()
 	stopContainer(t, "app2", 15*time.Second)
 	t.Logf("app2 stopped gracefully in %.1fs", time.Since(stopped).Seconds())
-	if status, c := pinned.do("GET", "/api/cart", ""); status != 200 || c.Count != 0 || pinned.replicas[len(pinned.replicas)-1] == "app2" {
+	// The sticky browser lands on another replica with an empty cart. Once
+	// in four full runs its first request got a 502 from nginx instead
+	// (likely a retry of the sticky peer on a keepalive connection app2 had
+	// just closed): sticky mode promises no error-free SIGTERM, so one
+	// 502 is allowed and reported, then the next request must land.
+	if first, err := pinned.try("GET", "/api/cart", "", ""); err != nil || first != 200 {
+		t.Logf("the sticky browser's first request after app2's SIGTERM: %d %v; retrying once", first, err)
+	}
+	status, c := pinned.do("GET", "/api/cart", "")
+	if status != 200 || c.Count != 0 || pinned.replicas[len(pinned.replicas)-1] == "app2" {
 		t.Errorf("sticky browser after its replica stopped: %d, cart %s on %s; want another replica and an empty cart",
 			status, describeCart(c), pinned.replicas[len(pinned.replicas)-1])
 	}
