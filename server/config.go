@@ -26,6 +26,7 @@ type config struct {
 	AbsoluteTimeout time.Duration
 	ShutdownTimeout time.Duration
 	RestartDelay    time.Duration
+	JWTLeeway       time.Duration
 	LogLevel        slog.Level
 }
 
@@ -67,6 +68,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.IdleTimeout = duration("SESSION_IDLE_TIMEOUT", "30m")
 	c.AbsoluteTimeout = duration("SESSION_ABSOLUTE_TIMEOUT", "12h")
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", "10s")
+	c.JWTLeeway = duration("JWT_LEEWAY", "5s")
 	if v := get("RESTART_DELAY", "0s"); v != "0s" && v != "0" {
 		c.RestartDelay = duration("RESTART_DELAY", "0s")
 	}

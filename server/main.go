@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Keys:        cfg.JWTKeys,
 		TTL:         cfg.IdleTimeout,
 		Absolute:    cfg.AbsoluteTimeout,
+		Leeway:      cfg.JWTLeeway,
 		Revocations: redisstore.NewDenylist(rdb),
 	})
 	if err != nil {

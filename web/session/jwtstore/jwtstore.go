@@ -289,7 +289,10 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	if err != nil {
 		return fmt.Errorf("sign session token: %w", err)
 	}
-	ck := session.Cookie(r, CookieName, token, int(s.opts.TTL/time.Second))
+	// A browser-session cookie: the token's exp ends the session, and an
+	// expired token the browser still sends lets the page say it expired
+	// instead of silently starting afresh.
+	ck := session.Cookie(r, CookieName, token, 0)
 	sess.Expires = s.expiry(sess.Started, now).Truncate(time.Second)
 	if size := len(ck.String()); size > s.opts.MaxCookieBytes {
 		return &session.TooLargeError{Size: size, Limit: s.opts.MaxCookieBytes}

@@ -40,14 +40,21 @@ type Store struct {
 
 	mu       sync.Mutex
 	sessions map[string]*entry
+	// ended remembers, for a while, the IDs Sweep removed and when, so a
+	// browser that comes back is told its session expired, not that its
+	// replica lost it.
+	ended map[string]time.Time
 }
+
+// endedMemory is how long a swept ID is remembered.
+const endedMemory = time.Hour
 
 var _ session.Store = (*Store)(nil)
 
 // New returns a store for the named replica whose sessions end after the
 // timeouts. Call SweepEvery to free the memory of ended sessions.
 func New(replica string, timeouts session.Timeouts) *Store {
-	return &Store{replica: replica, timeouts: timeouts, now: time.Now, sessions: make(map[string]*entry)}
+	return &Store{replica: replica, timeouts: timeouts, now: time.Now, sessions: make(map[string]*entry), ended: make(map[string]time.Time)}
 }
 
 // Sweep removes every session that has ended and returns how many.
@@ -59,7 +66,13 @@ func (s *Store) Sweep() int {
 	for id, e := range s.sessions {
 		if s.timeouts.Ended(e.started, e.lastSeen, now) {
 			delete(s.sessions, id)
+			s.ended[id] = now
 			n++
+		}
+	}
+	for id, at := range s.ended {
+		if now.Sub(at) > endedMemory {
+			delete(s.ended, id)
 		}
 	}
 	return n
@@ -107,6 +120,10 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	e, ok := s.sessions[c.Value]
 	if ok && s.timeouts.Ended(e.started, e.lastSeen, now) {
 		delete(s.sessions, c.Value)
+		s.mu.Unlock()
+		return session.New(session.EventExpired, now), nil
+	}
+	if _, swept := s.ended[c.Value]; !ok && swept {
 		s.mu.Unlock()
 		return session.New(session.EventExpired, now), nil
 	}

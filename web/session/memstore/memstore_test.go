@@ -108,4 +108,10 @@ func TestAbsoluteTimeoutAndSweep(t *testing.T) {
 	if n := st.Sweep(); n != 1 || st.Len() != 0 {
 		t.Errorf("swept %d, %d left; want 1 swept, none left", n, st.Len())
 	}
+	// Its browser, coming back, hears that it expired, not that it was lost.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", CookieName+"="+s2.ID)
+	if got, err := st.Load(r); err != nil || got.Event != session.EventExpired {
+		t.Errorf("swept session: %+v, %v; want expired", got, err)
+	}
 }

@@ -54,7 +54,7 @@ func BenchmarkRedis(b *testing.B) {
 	b.Run("seal+open", func(b *testing.B) {
 		gs := sessions.NewSession(st.rs, CookieName)
 		gs.ID = s.ID
-		gs.Values[valuesKey] = record{Lines: s.Cart.Lines, Started: s.Started.Unix()}
+		gs.Values[valuesKey] = record{Lines: s.Cart.Lines, Started: s.Started.UnixMilli()}
 		for b.Loop() {
 			v, err := st.seal.Serialize(gs)
 			if err != nil {
@@ -85,7 +85,7 @@ func BenchmarkRedisGrowth(b *testing.B) {
 				s.ID = fmt.Sprintf("%0103d", stored+i)
 				gs := sessions.NewSession(st.rs, CookieName)
 				gs.ID = s.ID
-				gs.Values[valuesKey] = record{Lines: s.Cart.Lines, Started: s.Started.Unix()}
+				gs.Values[valuesKey] = record{Lines: s.Cart.Lines, Started: s.Started.UnixMilli()}
 				v, err := st.seal.Serialize(gs)
 				if err != nil {
 					b.Fatal(err)

@@ -109,7 +109,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	}
 	if ttl := s.ttl(rec.started(), now); ttl < s.idle {
 		// Near the absolute end the key must not outlive it.
-		s.client.Expire(r.Context(), KeyPrefix+c.Value, ttl)
+		s.client.PExpire(r.Context(), KeyPrefix+c.Value, ttl)
 	}
 	return &session.Session{
 		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
@@ -139,7 +139,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	if renew {
 		gs.ID = ""
 	}
-	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.Unix()}
+	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
 	if gs.ID != "" && sess.Version != "" {
 		return s.saveIfUnchanged(w, r, sess, gs, ttl)
 	}

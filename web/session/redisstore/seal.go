@@ -24,7 +24,7 @@ type record struct {
 	User    string      `json:"u,omitempty"`
 	Lines   []cart.Line `json:"c,omitempty"`
 	Applied []string    `json:"a,omitempty"`
-	Started int64       `json:"s"`
+	Started int64       `json:"s"` // Unix milliseconds
 }
 
 // valuesKey is where the serializer finds the record in sessions.Session.Values.
@@ -136,4 +136,4 @@ func (s *sealer) Deserialize(b []byte, gs *sessions.Session) error {
 	return nil
 }
 
-func (r record) started() time.Time { return time.Unix(r.Started, 0) }
+func (r record) started() time.Time { return time.UnixMilli(r.Started) }
