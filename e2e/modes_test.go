@@ -42,6 +42,7 @@ type cartBody struct {
 	Count    int    `json:"count"`
 	User     string `json:"user"`
 	Degraded string `json:"degraded"`
+	Event    string `json:"session_event"`
 	Error    string `json:"error"`
 }
 

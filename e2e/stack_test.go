@@ -60,13 +60,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startStack brings the stack up and returns the function that takes it
-// down again, volumes included.
+// startStack brings the shared stack up and returns the function that
+// takes it down again, volumes included.
 func startStack() (down func()) {
-	down = func() {}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-
 	provider, err := testcontainers.ProviderDefault.GetProvider()
 	if err == nil {
 		err = provider.Health(ctx)
@@ -75,22 +73,37 @@ func startStack() (down func()) {
 	if err != nil {
 		stack.err = fmt.Errorf("Docker is not reachable: %w", err)
 		stack.skip = os.Getenv("E2E_REQUIRED") != "1"
+		return func() {}
+	}
+	dc, urls, down, err := upStack(ctx, nil)
+	if err != nil {
+		stack.err = err
 		return down
 	}
+	stack.lbURL, stack.lb2URL, stack.compose = urls[0], urls[1], dc
+	return down
+}
 
+// upStack starts the compose stack under a new project name, with env
+// added to the compose file's variables, and returns it with the URLs of
+// lb and lb2 and the function that takes it down (also after an error).
+func upStack(ctx context.Context, extra map[string]string) (*compose.DockerCompose, []string, func(), error) {
+	down := func() {}
 	b := make([]byte, 4)
 	rand.Read(b)
 	project := "sessiondemo-e2e-" + hex.EncodeToString(b)
 	dc, err := compose.NewDockerComposeWith(compose.WithStackFiles("../compose/compose.yaml"), compose.StackIdentifier(project))
 	if err != nil {
-		stack.err = fmt.Errorf("load compose file: %w", err)
-		return down
+		return nil, nil, down, fmt.Errorf("load compose file: %w", err)
 	}
 	env := map[string]string{"LB_PORT": "0", "LB2_PORT": "0"}
 	for _, name := range imageVars {
 		if v := os.Getenv(name); v != "" {
 			env[name] = v
 		}
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	dc.WithEnv(env)
 	down = func() {
@@ -105,26 +118,22 @@ func startStack() (down func()) {
 	// Wait(true) waits for every service's health check: the replicas
 	// answer /healthz and nginx answers through them.
 	if err := dc.Up(ctx, compose.Wait(true)); err != nil {
-		stack.err = fmt.Errorf("compose up: %w (where no registry is reachable, build the stand-in images first: eval \"$(.ci/images)\")", err)
-		return down
+		return nil, nil, down, fmt.Errorf("compose up: %w (where no registry is reachable, build the stand-in images first: eval \"$(.ci/images)\")", err)
 	}
-	var endpoints []string
+	var urls []string
 	for _, name := range []string{"lb", "lb2"} {
 		lb, err := dc.ServiceContainer(ctx, name)
 		if err != nil {
-			stack.err = err
-			return down
+			return nil, nil, down, err
 		}
 		endpoint, err := lb.PortEndpoint(ctx, "80/tcp", "http")
 		if err != nil {
-			stack.err = err
-			return down
+			return nil, nil, down, err
 		}
-		endpoints = append(endpoints, endpoint)
+		urls = append(urls, endpoint)
 	}
-	stack.lbURL, stack.lb2URL, stack.compose = endpoints[0], endpoints[1], dc
-	fmt.Fprintf(os.Stderr, "e2e: stack up in %s, nginx at %s and %s\n", time.Since(start).Round(time.Second), endpoints[0], endpoints[1])
-	return down
+	fmt.Fprintf(os.Stderr, "e2e: %s up in %s, nginx at %s and %s\n", project, time.Since(start).Round(time.Second), urls[0], urls[1])
+	return dc, urls, down, nil
 }
 
 // needStack skips or fails the test when the stack is not running.
