@@ -131,14 +131,20 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *templates.Flash {
 }
 
 // safeReturn returns the local path to redirect to after a form: return_to
-// when it is a path on this site, "/" otherwise (no open redirects).
+// when it is a plain path on this site, "/" otherwise (no open redirects).
+// The checks run on the decoded path: "/%5Cevil.example" decodes to a
+// backslash after the slash, which browsers read as "//evil.example".
 func safeReturn(r *http.Request) string {
 	to := r.PostFormValue("return_to")
 	u, err := url.Parse(to)
-	if err != nil || to == "" || !strings.HasPrefix(to, "/") || strings.HasPrefix(to, "//") || strings.HasPrefix(to, "/\\") || u.Host != "" || u.Scheme != "" {
+	if err != nil || !strings.HasPrefix(to, "/") || u.Host != "" || u.Scheme != "" || u.User != nil {
 		return "/"
 	}
-	return u.Path
+	p := u.Path
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\x00\r\n\t") {
+		return "/"
+	}
+	return u.EscapedPath()
 }
 
 // humanDuration rounds d for people: "45 s", "29 min", "11 h 59 min".

@@ -320,8 +320,13 @@ func TestFormsRedirectWithFlash(t *testing.T) {
 			t.Errorf("after %s count = %d, want %d", tc.path, got, tc.count)
 		}
 	}
-	if r := c.form("/cart/add", url.Values{"product_id": {"p1"}, "return_to": {"//evil.example/x"}}); r.header.Get("Location") != "/" {
-		t.Errorf("open redirect: Location %q", r.header.Get("Location"))
+	for _, to := range []string{"//evil.example/x", "/%5Cevil.example", "/\\evil.example", "https://evil.example/", "/%2F%2Fevil.example", "/a\tb"} {
+		if r := c.form("/cart/add", url.Values{"product_id": {"p1"}, "return_to": {to}}); r.header.Get("Location") != "/" {
+			t.Errorf("return_to %q: Location %q, want /", to, r.header.Get("Location"))
+		}
+	}
+	if r := c.form("/cart/add", url.Values{"product_id": {"p1"}, "return_to": {"/cart"}}); r.header.Get("Location") != "/cart" {
+		t.Errorf("return_to /cart: Location %q", r.header.Get("Location"))
 	}
 	if r := c.form("/cart/update", url.Values{"product_id": {"p1"}, "qty": {"lots"}}); r.status != 400 || !strings.Contains(r.body, "whole number") {
 		t.Errorf("bad qty form = %d", r.status)
