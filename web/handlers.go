@@ -173,8 +173,9 @@ func apply(stores Stores, w http.ResponseWriter, r *http.Request, c change) (res
 	if err != nil {
 		return result{}, err
 	}
+	first := ""
 	for attempt := 1; ; attempt++ {
-		res, err := applyOnce(stores, w, r, c, idem)
+		res, err := applyOnce(stores, w, r, c, idem, attempt, &first)
 		if !errors.Is(err, session.ErrConflict) {
 			return res, err
 		}
@@ -189,10 +190,20 @@ func apply(stores Stores, w http.ResponseWriter, r *http.Request, c change) (res
 	}
 }
 
-func applyOnce(stores Stores, w http.ResponseWriter, r *http.Request, c change, idem *idempotency) (result, error) {
+func applyOnce(stores Stores, w http.ResponseWriter, r *http.Request, c change, idem *idempotency, attempt int, first *string) (result, error) {
 	store, sess, err := stores.load(r)
 	if err != nil {
 		return result{}, err
+	}
+	// A retry that finds another session than the first attempt did (a
+	// concurrent sign-in or sign-out renewed the ID) must not apply the
+	// change to a fresh one: the person would look signed out, the cart
+	// they carried along out of reach.
+	if attempt == 1 {
+		*first = sess.ID
+	} else if sess.Event != session.EventFound || sess.ID != *first {
+		return result{}, &httpError{http.StatusConflict, "Your session changed",
+			"Your session changed while this change was being made (you signed in or out in another tab); nothing was changed. Reload and try again."}
 	}
 	if idem != nil {
 		if seen, same := sess.Recall(idem.key, idem.request); seen {

@@ -8,12 +8,15 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -121,27 +124,22 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	}, nil
 }
 
-// Save writes the session to Redis under its ID, or under a new ID for a
-// new or renewing session (deleting the old key first), and sets the cookie.
+// Save writes the session to Redis and sets the cookie. A new session is
+// written by redisstore under an ID it generates. An existing one is
+// written, under its ID or (renewing) a new one, only over the state it
+// was loaded from, in one transaction that also deletes the old key when
+// renewing: a concurrent change is never overwritten and a renewal never
+// leaves the session half-deleted.
 func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
-	renew, previous := sess.Renewing()
-	if renew && previous != "" {
-		if err := s.client.Del(r.Context(), KeyPrefix+previous).Err(); err != nil {
-			return fmt.Errorf("%w: delete old session: %v", session.ErrUnavailable, err)
-		}
-	}
+	renew, _ := sess.Renewing()
 	now := s.now()
 	ttl := s.ttl(sess.Started, now)
 	gs := sessions.NewSession(s.rs, CookieName)
 	opts := s.rsOptions(r, ttl)
 	gs.Options = &opts
-	gs.ID = sess.ID
-	if renew {
-		gs.ID = ""
-	}
 	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
-	if gs.ID != "" && sess.Version != "" {
-		return s.saveIfUnchanged(w, r, sess, gs, ttl)
+	if sess.ID != "" {
+		return s.saveExisting(w, r, sess, gs, renew, ttl)
 	}
 	// redisstore writes its cookie with Max-Age = the TTL; since reads
 	// refresh the TTL, the browser's copy must not expire on its own, so
@@ -157,6 +155,67 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	return nil
 }
 
+// saveExisting writes a session that is in Redis only if its stored value
+// is still the one it was loaded from (WATCH, compare, MULTI ... EXEC).
+// The loser of a race gets session.ErrConflict and reapplies its change;
+// redisstore itself writes with one unconditional SET, the last writer
+// winning.
+func (s *Store) saveExisting(w http.ResponseWriter, r *http.Request, sess *session.Session, gs *sessions.Session, renew bool, ttl time.Duration) error {
+	ctx := r.Context()
+	oldKey := KeyPrefix + sess.ID
+	gs.ID = sess.ID
+	if renew {
+		id, err := newSessionID()
+		if err != nil {
+			return err
+		}
+		gs.ID = id
+	}
+	value, err := s.seal.Serialize(gs)
+	if err != nil {
+		return err
+	}
+	err = s.client.Watch(ctx, func(tx *redis.Tx) error {
+		cur, err := tx.Get(ctx, oldKey).Bytes()
+		if errors.Is(err, redis.Nil) || err == nil && sess.Version != "" && version(cur) != sess.Version {
+			return session.ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if renew {
+				p.Del(ctx, oldKey)
+			}
+			p.Set(ctx, KeyPrefix+gs.ID, value, ttl)
+			return nil
+		})
+		return err
+	}, oldKey)
+	switch {
+	case errors.Is(err, session.ErrConflict), errors.Is(err, redis.TxFailedErr):
+		return session.ErrConflict
+	case err != nil:
+		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
+	}
+	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
+	sess.ID = gs.ID
+	sess.Version = version(value)
+	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
+	sess.Renewed()
+	return nil
+}
+
+// newSessionID makes an ID in redisstore's format (64 random bytes,
+// unpadded base32), for renewals, which this package writes itself.
+func newSessionID() (string, error) {
+	b := make([]byte, 64)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(base32.StdEncoding.EncodeToString(b), "="), nil
+}
+
 // ttl is how long a session that began at started may still live, idle,
 // from now: the idle timeout, or less near the absolute end (at least 1s,
 // since Redis takes no shorter TTL and an ended session never gets here).
@@ -166,44 +225,6 @@ func (s *Store) ttl(started, now time.Time) time.Duration {
 		ttl = s.idle
 	}
 	return max(ttl, time.Second)
-}
-
-// saveIfUnchanged writes an existing session only if its stored value is
-// still the one it was loaded from (WATCH, compare, MULTI/SET/EXEC), so
-// two requests of one browser on two replicas never overwrite each other:
-// the loser gets session.ErrConflict and reapplies its change. redisstore
-// itself writes with one unconditional SET, the last writer winning.
-func (s *Store) saveIfUnchanged(w http.ResponseWriter, r *http.Request, sess *session.Session, gs *sessions.Session, ttl time.Duration) error {
-	value, err := s.seal.Serialize(gs)
-	if err != nil {
-		return err
-	}
-	key := KeyPrefix + gs.ID
-	err = s.client.Watch(r.Context(), func(tx *redis.Tx) error {
-		cur, err := tx.Get(r.Context(), key).Bytes()
-		if errors.Is(err, redis.Nil) || err == nil && version(cur) != sess.Version {
-			return session.ErrConflict
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.TxPipelined(r.Context(), func(p redis.Pipeliner) error {
-			p.Set(r.Context(), key, value, ttl)
-			return nil
-		})
-		return err
-	}, key)
-	switch {
-	case errors.Is(err, session.ErrConflict), errors.Is(err, redis.TxFailedErr):
-		return session.ErrConflict
-	case err != nil:
-		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
-	}
-	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
-	sess.Version = version(value)
-	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
-	sess.Renewed()
-	return nil
 }
 
 // version names a stored value: a short hash of its bytes (each value has

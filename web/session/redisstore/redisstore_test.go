@@ -231,6 +231,39 @@ func TestRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("a renewal over a changed state conflicts and deletes nothing", func(t *testing.T) {
+		st := newStore(t, client)
+		s := session.New(session.EventCreated, time.Now())
+		_ = s.Cart.Add("p1", 1)
+		w := httptest.NewRecorder()
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		ck := w.Result().Cookies()[0]
+		load := func() *session.Session {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(ck)
+			got, err := st.Load(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		signIn, add := load(), load()
+		_ = add.Cart.Add("p2", 1)
+		if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), add); err != nil {
+			t.Fatal(err)
+		}
+		signIn.Renew()
+		signIn.User = "alice"
+		if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), signIn); !errors.Is(err, session.ErrConflict) {
+			t.Fatalf("stale renewal: err %v, want ErrConflict", err)
+		}
+		if got := load(); got.Cart.Qty("p2") != 1 || got.User != "" {
+			t.Errorf("after the refused renewal the session is %+v; want the add kept, nobody signed in", got)
+		}
+	})
+
 	t.Run("renewal deletes the old key", func(t *testing.T) {
 		st := newStore(t, client)
 		s := session.New(session.EventCreated, time.Now())
