@@ -160,6 +160,10 @@ func TestContractThroughNginx(t *testing.T) {
 		{"same-origin browser add", "POST", "/api/cart/items?mode=jwt", `{"product_id":"p1"}`, map[string]string{"Origin": "http://" + u.Host}, 200},
 		{"cross-origin add", "POST", "/api/cart/items?mode=jwt", `{"product_id":"p1"}`, map[string]string{"Origin": "http://evil.example"}, 403},
 		{"internal paths are not reachable", "GET", "/internal/anything", "", nil, 404},
+		// A keyed request reaches the replica with its path as sent: an
+		// encoded '?' stays part of the product id, not a query separator.
+		{"keyed request keeps its path", "DELETE", "/api/cart/items/p1%3Fx?mode=jwt", "", map[string]string{"Idempotency-Key": "path-check-0001"}, 400},
+		{"keyed add", "POST", "/api/cart/items?mode=redis", `{"product_id":"p2"}`, map[string]string{"Idempotency-Key": "keyed-add-0001"}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, stack.lbURL+tc.path, strings.NewReader(tc.body))
