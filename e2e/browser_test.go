@@ -209,7 +209,10 @@ func TestBrowserStickyCrash(t *testing.T) {
 	err := chromedp.Do(step,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(byTestID("product-card")),
+		// Sticky is the default, so the old page already shows it pressed:
+		// wait for the new page's flash before clicking on it.
 		chromedp.Click(byTestID("mode-sticky")),
+		chromedp.WaitVisible(byTestID("flash")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-sticky"][aria-pressed="true"]`)),
 		chromedp.Click(byTestID("add-p1")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p1"] [data-testid="in-cart"]`)),

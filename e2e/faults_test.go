@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,6 +272,7 @@ func TestReplicaGracefulStop(t *testing.T) {
 	}
 	results := make(chan result)
 	stop := make(chan struct{})
+	var answered atomic.Int64
 	for _, mode := range []string{"redis", "jwt", "redis", "jwt"} {
 		go func() {
 			s := newShopper(t, mode)
@@ -300,6 +302,7 @@ func TestReplicaGracefulStop(t *testing.T) {
 					r.counts.errors5xx++
 				case status == 200:
 					r.counts.ok++
+					answered.Add(1)
 					if method == "POST" {
 						r.adds++
 					}
@@ -325,7 +328,8 @@ func TestReplicaGracefulStop(t *testing.T) {
 	}
 	fillCart(t, pinned)
 
-	time.Sleep(time.Second) // let the load run before the fault
+	// The fault comes while the load runs.
+	waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool { return answered.Load() >= 200 })
 	stopped := time.Now()
 	stopContainer(t, "app2", 15*time.Second)
 	t.Logf("app2 stopped gracefully in %.1fs", time.Since(stopped).Seconds())

@@ -57,21 +57,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("SESSION_DEFAULT_MODE=%q: want sticky, redis or jwt", getenv("SESSION_DEFAULT_MODE")))
 	}
 	c.DefaultMode = mode
-	duration := func(name, def string) time.Duration {
+	// durationAtLeast reads a Go duration no shorter than min (0 or 1ns).
+	durationAtLeast := func(name, def string, min time.Duration) time.Duration {
 		v := get(name, def)
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 30m", name, v))
+		if err != nil || d < min {
+			errs = append(errs, fmt.Errorf("%s=%q: want a Go duration of at least %v, such as 30m", name, v, min))
 		}
 		return d
 	}
+	duration := func(name, def string) time.Duration { return durationAtLeast(name, def, time.Nanosecond) }
 	c.IdleTimeout = duration("SESSION_IDLE_TIMEOUT", "30m")
 	c.AbsoluteTimeout = duration("SESSION_ABSOLUTE_TIMEOUT", "12h")
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", "10s")
 	c.JWTLeeway = duration("JWT_LEEWAY", "5s")
-	if v := get("RESTART_DELAY", "0s"); v != "0s" && v != "0" {
-		c.RestartDelay = duration("RESTART_DELAY", "0s")
-	}
+	c.RestartDelay = durationAtLeast("RESTART_DELAY", "0s", 0)
 	if c.IdleTimeout > 0 && c.AbsoluteTimeout > 0 && c.IdleTimeout > c.AbsoluteTimeout {
 		errs = append(errs, errors.New("SESSION_IDLE_TIMEOUT is longer than SESSION_ABSOLUTE_TIMEOUT"))
 	}

@@ -11,6 +11,7 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -310,8 +311,8 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 // formQty reads the qty field of a form.
 func formQty(r *http.Request) (int, error) {
 	v := strings.TrimSpace(r.PostFormValue("qty"))
-	var n int
-	if _, err := fmt.Sscan(v, &n); err != nil || fmt.Sprint(n) != strings.TrimLeft(v, "+") {
+	n, err := strconv.Atoi(v)
+	if err != nil {
 		return 0, badRequest(fmt.Sprintf("The quantity must be a whole number from 1 to %d.", cart.MaxQty))
 	}
 	return n, nil

@@ -419,8 +419,6 @@ func FuzzCartJSON(f *testing.F) {
 	for _, seed := range []string{`{"product_id":"p1","qty":1}`, `{"qty":-1}`, `[]`, `{`, `{"product_id":"p1"}{}`, `null`, `{"product_id":null,"qty":1e9}`} {
 		f.Add(seed)
 	}
-	srv := httptest.NewServer(nil)
-	srv.Close()
 	h, _ := NewHandler(Options{Replica: "app1", Stores: Stores{session.Sticky: memstore.New("app1", session.Timeouts{Idle: time.Hour})}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	f.Fuzz(func(t *testing.T, body string) {
 		w := httptest.NewRecorder()

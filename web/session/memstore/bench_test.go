@@ -8,15 +8,8 @@ import (
 	"time"
 
 	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/sessiontest"
 )
-
-func threeLines() *session.Session {
-	s := session.New(session.EventCreated, time.Now())
-	for _, p := range []string{"p1", "p4", "p9"} {
-		_ = s.Cart.Add(p, 2)
-	}
-	return s
-}
 
 // BenchmarkMemory measures a sticky session's load and save, and the heap
 // bytes one session holds, with 1, 10,000 and 100,000 sessions stored.
@@ -31,7 +24,7 @@ func BenchmarkMemory(b *testing.B) {
 			w := httptest.NewRecorder()
 			r := httptest.NewRequest("POST", "/", nil)
 			for i := 0; i < n; i++ {
-				last = threeLines()
+				last = sessiontest.ThreeLines()
 				if err := st.Save(w, r, last); err != nil {
 					b.Fatal(err)
 				}
@@ -54,7 +47,7 @@ func BenchmarkMemory(b *testing.B) {
 	}
 	b.Run("save", func(b *testing.B) {
 		st := New("app1", session.Timeouts{Idle: time.Hour})
-		s := threeLines()
+		s := sessiontest.ThreeLines()
 		r := httptest.NewRequest("POST", "/", nil)
 		w := httptest.NewRecorder()
 		for b.Loop() {

@@ -11,23 +11,15 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/sessiontest"
 )
-
-// threeLines is the cart of the read benchmarks: three lines.
-func threeLines() *session.Session {
-	s := session.New(session.EventCreated, time.Now())
-	for _, p := range []string{"p1", "p4", "p9"} {
-		_ = s.Cart.Add(p, 2)
-	}
-	return s
-}
 
 // BenchmarkRedis measures one session's load and save against a real
 // Redis (one round trip each over loopback), and the sealing alone.
 func BenchmarkRedis(b *testing.B) {
 	client := startRedis(b)
 	st := newStore(b, client)
-	s := threeLines()
+	s := sessiontest.ThreeLines()
 	w := httptest.NewRecorder()
 	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
 		b.Fatal(err)
@@ -81,7 +73,7 @@ func BenchmarkRedisGrowth(b *testing.B) {
 			pipe := client.Pipeline()
 			batch := min(n-stored, 1000)
 			for i := 0; i < batch; i++ {
-				s := threeLines()
+				s := sessiontest.ThreeLines()
 				s.ID = fmt.Sprintf("%0103d", stored+i)
 				gs := sessions.NewSession(st.rs, CookieName)
 				gs.ID = s.ID
@@ -97,7 +89,7 @@ func BenchmarkRedisGrowth(b *testing.B) {
 			}
 			stored += batch
 		}
-		s := threeLines()
+		s := sessiontest.ThreeLines()
 		w := httptest.NewRecorder()
 		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
 			b.Fatal(err)

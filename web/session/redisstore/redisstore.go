@@ -41,7 +41,6 @@ type Store struct {
 	client   redis.UniversalClient
 	rs       *rbstore.RedisStore
 	seal     *sealer
-	idle     time.Duration
 	timeouts session.Timeouts
 	now      func() time.Time
 }
@@ -53,20 +52,19 @@ var _ session.Store = (*Store)(nil)
 // is the idle timeout, refreshed on every request and capped by what is
 // left of the absolute one. The idle timeout must be at least a second.
 func New(client redis.UniversalClient, keys []session.Key, timeouts session.Timeouts) (*Store, error) {
-	idle := timeouts.Idle
 	seal, err := newSealer(keys)
 	if err != nil {
 		return nil, err
 	}
-	if idle < time.Second {
-		return nil, fmt.Errorf("redis session idle timeout %v: want at least 1s", idle)
+	if timeouts.Idle < time.Second {
+		return nil, fmt.Errorf("redis session idle timeout %v: want at least 1s", timeouts.Idle)
 	}
 	// NewRedisStore pings Redis; a failed ping is not fatal, since the other
 	// modes must work while Redis is down and this one recovers by itself.
 	rs, _ := rbstore.NewRedisStore(context.Background(), client)
 	rs.KeyPrefix(KeyPrefix)
 	rs.Serializer(seal)
-	return &Store{client: client, rs: rs, seal: seal, idle: idle, timeouts: timeouts, now: time.Now}, nil
+	return &Store{client: client, rs: rs, seal: seal, timeouts: timeouts, now: time.Now}, nil
 }
 
 // Mode returns session.Redis.
@@ -88,7 +86,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	// One round trip that reads the value and refreshes its TTL (GETEX),
 	// so an idle timeout counts from the last request, not the last write,
 	// and a read never writes. redisstore's own load is a plain GET.
-	raw, err := s.client.GetEx(r.Context(), KeyPrefix+c.Value, s.idle).Bytes()
+	raw, err := s.client.GetEx(r.Context(), KeyPrefix+c.Value, s.timeouts.Idle).Bytes()
 	if errors.Is(err, redis.Nil) {
 		// Not in Redis (expired, signed out, or never issued by us): start
 		// afresh under a new ID, never the one the client sent.
@@ -110,7 +108,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		s.client.Del(r.Context(), KeyPrefix+c.Value)
 		return session.New(session.EventExpired, now), nil
 	}
-	if ttl := s.ttl(rec.started(), now); ttl < s.idle {
+	if ttl := s.ttl(rec.started(), now); ttl < s.timeouts.Idle {
 		// Near the absolute end the key must not outlive it.
 		s.client.PExpire(r.Context(), KeyPrefix+c.Value, ttl)
 	}
@@ -221,8 +219,8 @@ func newSessionID() (string, error) {
 // since Redis takes no shorter TTL and an ended session never gets here).
 func (s *Store) ttl(started, now time.Time) time.Duration {
 	ttl := s.timeouts.Ends(started, now).Sub(now)
-	if ttl > s.idle {
-		ttl = s.idle
+	if ttl > s.timeouts.Idle {
+		ttl = s.timeouts.Idle
 	}
 	return max(ttl, time.Second)
 }

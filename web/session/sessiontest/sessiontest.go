@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sessiondemo/shop/web/session"
 )
@@ -264,4 +265,14 @@ func mustAdd(t *testing.T, s *session.Session, id string, qty int) {
 	if err := s.Cart.Add(id, qty); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ThreeLines returns a new, unsaved session whose cart holds three lines
+// (p1, p4, p9, two of each): the cart of the read benchmarks.
+func ThreeLines() *session.Session {
+	s := session.New(session.EventCreated, time.Now())
+	for _, p := range []string{"p1", "p4", "p9"} {
+		_ = s.Cart.Add(p, 2)
+	}
+	return s
 }
