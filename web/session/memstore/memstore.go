@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sessiondemo/shop/web/cart"
 	"github.com/sessiondemo/shop/web/session"
 )
 
@@ -195,4 +198,49 @@ func (s *Store) newID() (string, error) {
 		return "", err
 	}
 	return strings.ToLower(s.replica) + "." + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Inspect shows the request's in-memory entry, or which replica holds it.
+func (s *Store) Inspect(r *http.Request) session.Inspection {
+	in := session.Inspection{Mode: session.Sticky}
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		in.Where = "This browser has no sticky session yet."
+		return in
+	}
+	m := idPattern.FindStringSubmatch(c.Value)
+	if m == nil {
+		in.Where = "The sticky session cookie is not an ID this shop issues."
+		return in
+	}
+	in.Replica = m[1]
+	if m[1] != s.replica {
+		in.Where = "The session was issued by " + m[1] + " and lives only in its memory."
+		return in
+	}
+	s.mu.Lock()
+	e, ok := s.sessions[c.Value]
+	var view any
+	if ok {
+		view = struct {
+			User     string      `json:"user"`
+			Cart     []cart.Line `json:"cart"`
+			Started  time.Time   `json:"started"`
+			LastSeen time.Time   `json:"last_seen"`
+			Version  uint64      `json:"version"`
+			Applied  int         `json:"idempotency_keys_remembered"`
+		}{e.data.User, e.data.Cart.Lines, e.started.UTC(), e.lastSeen.UTC(), e.version, len(e.data.Applied)}
+	}
+	n := len(s.sessions)
+	s.mu.Unlock()
+	if !ok {
+		in.Where = fmt.Sprintf("%s does not hold this session (any more): it was restarted or the session ended.", s.replica)
+		return in
+	}
+	b, _ := json.MarshalIndent(view, "", "  ")
+	in.Held = true
+	in.Decoded = string(b)
+	in.RawBytes = len(b)
+	in.Where = fmt.Sprintf("A Go value in the memory of %s, one of the %d sessions it holds. No other replica can see it.", s.replica, n)
+	return in
 }
