@@ -139,14 +139,20 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // withLogging logs one line per request, with what the handler learned of
-// the session. Health checks and static files are not logged.
-func withLogging(log *slog.Logger) func(http.Handler) http.Handler {
+// the session, and hands the request to record (the admin page's request
+// log). Health checks, static files and calls between replicas are not
+// logged.
+func withLogging(log *slog.Logger, record func(r *http.Request, status int, d time.Duration)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/static/") {
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			record(r, rec.status, time.Since(start))
+			if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/static/") || strings.HasPrefix(r.URL.Path, "/internal/") {
 				return
 			}
 			ri := info(r)
@@ -197,7 +203,7 @@ var replicaNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 func withTrail(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/favicon.ico" {
+		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/admin/") || strings.HasPrefix(p, "/internal/") || p == "/healthz" || p == "/favicon.ico" {
 			next.ServeHTTP(w, r)
 			return
 		}

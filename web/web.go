@@ -24,6 +24,8 @@ type Options struct {
 	// Logger receives one line per request and every internal error.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Admin configures the admin page and its controls.
+	Admin Admin
 }
 
 // NewHandler returns the whole application as one http.Handler.
@@ -42,6 +44,8 @@ func NewHandler(o Options) (http.Handler, error) {
 	}
 	log := o.Logger
 	mux := http.NewServeMux()
+	adm := newAdmin(o.Admin, o.Replica, o.Stores, log)
+	adm.addRoutes(mux)
 	addRoutes(mux, o.Stores, log)
 
 	// Cross-origin state changes are refused (Sec-Fetch-Site, then Origin
@@ -55,8 +59,9 @@ func NewHandler(o Options) (http.Handler, error) {
 	var h http.Handler = mux
 	h = cop.Handler(h)
 	h = withTrail(h)
-	h = withLogging(log)(h)
+	h = withLogging(log, adm.record)(h)
 	h = withRequestInfo(o.Replica, o.DefaultMode, log)(h)
 	h = withRecover(log)(h)
+	h = adm.withHang(h)
 	return h, nil
 }

@@ -1,0 +1,261 @@
+// The admin page, live: the request log and the topology follow the
+// replicas through Server-Sent Events (GET /api/admin/events), the load
+// chart is fetched again every few seconds, and the controls post JSON.
+// No framework, no build step.
+(function () {
+  "use strict";
+
+  var rows = document.getElementById("log-rows");
+  var svg = document.getElementById("topology");
+  var dots = document.getElementById("dots");
+  var live = document.querySelector("[data-testid=live-state]");
+  var result = document.querySelector("[data-testid=control-result]");
+  if (!rows || !svg) return;
+
+  var maxRows = 200;
+  var seen = new Set();
+  var byRequest = new Map();
+  var svgNS = "http://www.w3.org/2000/svg";
+
+  function text(tag, value, cls) {
+    var el = document.createElement(tag);
+    el.textContent = value;
+    if (cls) el.className = cls;
+    return el;
+  }
+
+  function timeOf(iso) {
+    var d = new Date(iso);
+    var pad = function (n, w) { return String(n).padStart(w || 2, "0"); };
+    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + "." + pad(d.getMilliseconds(), 3);
+  }
+
+  function statusClass(s) {
+    if (s >= 500) return "status-5xx";
+    if (s >= 400) return "status-4xx";
+    if (s >= 300) return "status-3xx";
+    return "status-2xx";
+  }
+
+  function addRow(e) {
+    var empty = rows.querySelector(".log-empty");
+    if (empty) empty.remove();
+    var tr = document.createElement("tr");
+    tr.className = "replica-" + e.replica;
+    tr.dataset.testid = "log-row";
+    tr.dataset.requestId = e.request_id;
+    tr.dataset.replica = e.replica;
+    tr.appendChild(text("td", timeOf(e.time), "mono"));
+    var rep = text("td", "");
+    rep.appendChild(text("span", e.replica, "chip replica-" + e.replica));
+    tr.appendChild(rep);
+    tr.appendChild(text("td", e.lb || "–"));
+    tr.appendChild(text("td", e.mode + (e.mode === "sticky" ? " · " + e.affinity : "")));
+    tr.appendChild(text("td", e.method + " " + e.path, "mono"));
+    tr.appendChild(text("td", String(e.status), "mono " + statusClass(e.status)));
+    tr.appendChild(text("td", e.duration_ms.toFixed(1), "mono num"));
+    var sess = text("td", "");
+    if (e.session) sess.appendChild(text("code", e.session));
+    if (e.session_event) sess.appendChild(text("span", e.session_event, "event event-" + e.session_event));
+    tr.appendChild(sess);
+    tr.appendChild(text("td", e.request_id.slice(0, 8), "mono muted"));
+    rows.insertBefore(tr, rows.firstChild);
+    var same = byRequest.get(e.request_id) || [];
+    same.push(tr);
+    byRequest.set(e.request_id, same);
+    if (same.length > 1) {
+      same.forEach(function (r) {
+        r.classList.add("is-retry");
+        r.title = "nginx tried this request on " + same.length + " replicas";
+      });
+    }
+    while (rows.children.length > maxRows) {
+      var last = rows.lastElementChild;
+      byRequest.delete(last.dataset.requestId);
+      last.remove();
+    }
+  }
+
+  function nodeXY(name) {
+    var g = svg.querySelector('[data-node="' + name + '"]');
+    return g ? [Number(g.dataset.x), Number(g.dataset.y)] : null;
+  }
+
+  // animate draws a dot along the path a request took.
+  function animate(e) {
+    if (document.hidden || dots.children.length > 40) return;
+    var stops = [nodeXY("browser"), nodeXY(e.lb || "lb"), nodeXY(e.replica)];
+    if (e.mode === "redis" && e.status < 500) stops.push(nodeXY("redis"));
+    if (stops.some(function (p) { return !p; })) return;
+    var c = document.createElementNS(svgNS, "circle");
+    c.setAttribute("r", "7");
+    c.setAttribute("class", "dot replica-" + e.replica + (e.status >= 500 ? " dot-error" : ""));
+    dots.appendChild(c);
+    var legs = stops.length - 1, per = 420, start = performance.now();
+    function step(now) {
+      var t = (now - start) / per;
+      if (t >= legs) { c.remove(); return; }
+      var i = Math.floor(t), f = t - i;
+      c.setAttribute("cx", stops[i][0] + (stops[i + 1][0] - stops[i][0]) * f);
+      c.setAttribute("cy", stops[i][1] + (stops[i + 1][1] - stops[i][1]) * f);
+      requestAnimationFrame(step);
+    }
+    requestAnimationFrame(step);
+  }
+
+  function setState(el, state, detail) {
+    if (!el) return;
+    el.dataset.state = state;
+    el.classList.remove("state-up", "state-down", "state-hung");
+    el.classList.add(state === "up" ? "state-up" : state === "not answering" ? "state-hung" : "state-down");
+    var s = el.querySelector(".node-state, [data-role=state]");
+    if (s) s.textContent = (el.classList.contains("node-lb") ? "nginx · " : "") + state;
+    var title = el.querySelector("title");
+    if (title) title.textContent = el.dataset.node + ": " + state + (detail ? " (" + detail + ")" : "");
+  }
+
+  function applyStatus(st) {
+    (st.replicas || []).forEach(function (r) {
+      setState(svg.querySelector('[data-node="' + r.name + '"]'), r.state, r.detail);
+      var card = document.querySelector('.node-card[data-node="' + r.name + '"]');
+      setState(card, r.state, r.detail);
+      if (card) {
+        var d = card.querySelector("[data-role=detail]");
+        if (r.state === "up") {
+          d.textContent = r.sessions + " sticky sessions in memory" + (r.hung_for ? " · hangs " + r.hung_for + " s more" : "");
+        } else {
+          d.textContent = r.detail || r.state;
+        }
+      }
+    });
+    if (st.redis) {
+      setState(svg.querySelector('[data-node="redis"]'), st.redis.state, st.redis.detail);
+      setState(document.querySelector('.node-card[data-node="redis"]'), st.redis.state, st.redis.detail);
+    }
+    (st.load_balancers || []).forEach(function (lb) {
+      setState(svg.querySelector('[data-node="' + lb.name + '"]'), lb.state, lb.detail);
+    });
+    live.dataset.state = "live";
+    live.textContent = "live via " + st.served_by;
+  }
+
+  function connect() {
+    var es = new EventSource("/api/admin/events");
+    es.addEventListener("status", function (m) { applyStatus(JSON.parse(m.data)); });
+    es.addEventListener("requests", function (m) {
+      JSON.parse(m.data).forEach(function (e) {
+        if (seen.has(e.id)) return;
+        seen.add(e.id);
+        addRow(e);
+        animate(e);
+      });
+    });
+    es.onerror = function () {
+      live.dataset.state = "reconnecting";
+      live.textContent = "reconnecting…";
+    };
+  }
+  connect();
+
+  // The load chart, server-rendered, fetched again every 3 seconds.
+  var chart = document.getElementById("load-chart");
+  setInterval(function () {
+    if (document.hidden) return;
+    fetch("/admin/load", { headers: { Accept: "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html) chart.innerHTML = html; })
+      .catch(function () {});
+  }, 3000);
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body || {}),
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) throw new Error(j.error || "The server answered " + r.status + ".");
+        return j;
+      });
+    });
+  }
+
+  function say(msg, kind) {
+    if (!result) return;
+    result.textContent = msg;
+    result.dataset.kind = kind || "info";
+  }
+
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest("button[data-action]");
+    if (!b) return;
+    var url;
+    var body = {};
+    switch (b.dataset.action) {
+      case "crash": url = "/api/admin/replicas/" + b.dataset.replica + "/crash"; break;
+      case "hang": url = "/api/admin/replicas/" + b.dataset.replica + "/hang"; body = { seconds: Number(b.dataset.seconds) }; break;
+      case "restart-redis": url = "/api/admin/redis/restart"; break;
+      default: return;
+    }
+    b.disabled = true;
+    say("Asking…");
+    post(url, body)
+      .then(function (j) { say(j.message, "success"); })
+      .catch(function (err) { say(err.message, "error"); })
+      .finally(function () { setTimeout(function () { b.disabled = false; }, 1500); });
+  });
+
+  // The traffic simulator: start, then poll its server-rendered progress.
+  var sim = document.getElementById("sim-form");
+  if (sim) {
+    sim.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var f = new FormData(sim);
+      var out = document.getElementById("sim-output");
+      var run = sim.querySelector("[data-testid=sim-run]");
+      run.disabled = true;
+      out.textContent = "Starting…";
+      post("/api/admin/simulations", {
+        clients: Number(f.get("clients")), mode: f.get("mode"), affinity: f.get("affinity"),
+        sessions: f.get("sessions"), seconds: Number(f.get("seconds")),
+        one_address: f.get("one_address") === "on", naive: f.get("naive") === "on",
+      }).then(function (j) {
+        var tries = 0;
+        function poll() {
+          fetch("/admin/simulations/" + encodeURIComponent(j.id), { headers: { Accept: "text/html" } })
+            .then(function (r) { return r.text(); })
+            .then(function (html) {
+              out.innerHTML = html;
+              var done = out.querySelector("[data-done=true]");
+              if (done || ++tries > 600) { run.disabled = false; return; }
+              setTimeout(poll, 500);
+            })
+            .catch(function () { setTimeout(poll, 1000); });
+        }
+        poll();
+      }).catch(function (err) { out.textContent = err.message; run.disabled = false; });
+    });
+  }
+
+  // The concurrency experiment.
+  var conc = document.getElementById("conc-form");
+  if (conc) {
+    conc.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var f = new FormData(conc);
+      var out = document.getElementById("conc-output");
+      var run = conc.querySelector("[data-testid=conc-run]");
+      run.disabled = true;
+      out.textContent = "Firing…";
+      post("/api/admin/concurrent-adds", { mode: f.get("mode"), naive: f.get("naive") === "on" })
+        .then(function (j) {
+          out.textContent = "";
+          var p = text("p", j.summary, "conc-summary");
+          p.dataset.testid = "conc-summary";
+          out.appendChild(p);
+        })
+        .catch(function (err) { out.textContent = err.message; })
+        .finally(function () { run.disabled = false; });
+    });
+  }
+})();

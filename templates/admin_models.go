@@ -1,0 +1,93 @@
+package templates
+
+// AdminModel is the view model of the admin page (GET /admin).
+type AdminModel struct {
+	Page Page
+	// SignedIn is true when the viewer may use the controls.
+	SignedIn bool
+	// ControlsOff is true when no admin password is configured.
+	ControlsOff bool
+	// LoginError is shown above the sign-in form after a failed attempt.
+	LoginError string
+	// Topology is the state of every part of the stack.
+	Topology Topology
+	// Load is the per-replica load of the last minute.
+	Load LoadChart
+	// Sessions shows the caller's session as each store holds it.
+	Sessions []StoreView
+	// Modes and Affinities are the simulator's choices.
+	Modes, Affinities []string
+}
+
+// Topology is the stack as the admin page draws it.
+type Topology struct {
+	// ServedBy names the replica that rendered the page.
+	ServedBy string
+	// LoadBalancers are lb and lb2, in order.
+	LoadBalancers []Node
+	// Replicas are app1..app3, in order.
+	Replicas []Node
+	// Redis is the Redis server.
+	Redis Node
+}
+
+// Node is one box of the topology.
+type Node struct {
+	// Name is the service name, e.g. "app2".
+	Name string
+	// State is "up", "down" or "not answering".
+	State string
+	// Detail says why a node is not up, as a phrase.
+	Detail string
+	// Sessions is how many sticky sessions a replica holds.
+	Sessions int
+	// HungFor is how many more seconds a replica hangs.
+	HungFor int
+}
+
+// LoadChart is a stacked bar per replica: its requests of the last
+// minute, one segment per session mode.
+type LoadChart struct {
+	// Title names the chart.
+	Title string
+	// Bars are the replicas, in order.
+	Bars []LoadBar
+	// Segments names the modes, in stacking order.
+	Segments []string
+	// Max is the longest bar's total (at least 1).
+	Max int
+	// MaxMean is the busiest replica's load over the mean load, e.g. "1.04".
+	MaxMean string
+	// Note is one sentence under the chart.
+	Note string
+}
+
+// LoadBar is one replica's bar.
+type LoadBar struct {
+	// Name is the replica.
+	Name string
+	// Values are the segment sizes, in Segments order.
+	Values []int
+	// Total is the sum of Values.
+	Total int
+	// Down marks a replica that did not answer.
+	Down bool
+}
+
+// StoreView is the caller's session in one store.
+type StoreView struct {
+	// Mode is "sticky", "redis" or "jwt".
+	Mode string
+	// Title names the store, e.g. "Memory of app2".
+	Title string
+	// Held is true when the store holds a session for the caller.
+	Held bool
+	// Where is one or two sentences about where and how it is kept.
+	Where string
+	// Raw is the stored or sent form, shortened.
+	Raw string
+	// RawBytes is its size; Limit the most it may be (0: no limit shown).
+	RawBytes, Limit int
+	// Decoded is what Raw means, as indented JSON.
+	Decoded string
+}

@@ -1,0 +1,303 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sessiondemo/shop/web/reqlog"
+	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/jwtstore"
+	"github.com/sessiondemo/shop/web/session/memstore"
+)
+
+// replicaPair is two replicas, app1 and app2, that know each other.
+type replicaPair struct {
+	app1, app2 *httptest.Server
+	crashed    map[string]*atomic.Int32
+}
+
+const testAdminPassword = "correct horse"
+
+func newReplicaPair(t *testing.T) *replicaPair {
+	t.Helper()
+	p := &replicaPair{crashed: map[string]*atomic.Int32{"app1": {}, "app2": {}}}
+	handlers := map[string]*swappable{"app1": {}, "app2": {}}
+	p.app1 = httptest.NewServer(handlers["app1"])
+	p.app2 = httptest.NewServer(handlers["app2"])
+	t.Cleanup(p.app1.Close)
+	t.Cleanup(p.app2.Close)
+	peers := map[string]string{"app1": p.app1.URL, "app2": p.app2.URL}
+	for name, sw := range handlers {
+		jwtSt, err := jwtstore.New(jwtstore.Options{Keys: []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewHandler(Options{
+			Replica: name,
+			Stores: Stores{
+				session.Sticky: memstore.New(name, session.Timeouts{Idle: time.Hour}),
+				session.JWT:    jwtSt,
+			},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Admin: Admin{
+				User: "admin", Password: testAdminPassword, Peers: peers,
+				Crash: func() { p.crashed[name].Add(1) },
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw.h = h
+	}
+	return p
+}
+
+// swappable lets a test server start before its handler exists.
+type swappable struct{ h http.Handler }
+
+func (s *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+func do(t *testing.T, method, u string, body string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func TestRequestLogSpansReplicasNewestFirst(t *testing.T) {
+	p := newReplicaPair(t)
+	do(t, "GET", p.app1.URL+"/api/cart?mode=jwt", "", map[string]string{"X-Request-Id": "first-request-01"})
+	time.Sleep(2 * time.Millisecond) // distinct timestamps for the order check
+	do(t, "GET", p.app2.URL+"/api/cart", "", map[string]string{"X-Request-Id": "second-request-02", "X-Load-Balancer": "lb2"})
+	do(t, "GET", p.app2.URL+"/static/css/shop.css", "", nil)
+	do(t, "GET", p.app2.URL+"/api/admin/status", "", nil)
+
+	resp, body := do(t, "GET", p.app1.URL+"/api/admin/requests?limit=10", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/admin/requests = %d %s", resp.StatusCode, body)
+	}
+	var got []reqlog.Entry
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("log = %+v, want the two cart reads only (no assets, no admin calls)", got)
+	}
+	if got[0].RequestID != "second-request-02" || got[0].Replica != "app2" || got[0].LoadBalancer != "lb2" || got[0].Mode != "sticky" {
+		t.Errorf("newest = %+v, want second-request-02 on app2 via lb2 in sticky mode", got[0])
+	}
+	if got[1].RequestID != "first-request-01" || got[1].Replica != "app1" || got[1].Mode != "jwt" || got[1].Status != 200 || got[1].SessionEvent != "created" {
+		t.Errorf("oldest = %+v, want first-request-01 on app1, jwt, 200, created", got[1])
+	}
+	for _, bad := range []string{"0", "-1", "1001", "x"} {
+		if resp, body := do(t, "GET", p.app1.URL+"/api/admin/requests?limit="+bad, "", nil); resp.StatusCode != 400 || !strings.Contains(body, "limit must be") {
+			t.Errorf("limit=%s: %d %s, want 400 with a sentence", bad, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestStatusShowsADeadPeerDown(t *testing.T) {
+	p := newReplicaPair(t)
+	p.app2.Close()
+	_, body := do(t, "GET", p.app1.URL+"/api/admin/status", "", nil)
+	var st clusterStatus
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, r := range st.Replicas {
+		states[r.Name] = r.State
+	}
+	if states["app1"] != stateUp || states["app2"] != stateDown {
+		t.Errorf("states = %v, want app1 up and app2 down", states)
+	}
+}
+
+func TestInternalEndpointsNeedTheToken(t *testing.T) {
+	p := newReplicaPair(t)
+	for _, path := range []string{"/internal/requests", "/internal/crash", "/internal/hang"} {
+		method := "POST"
+		if path == "/internal/requests" {
+			method = "GET"
+		}
+		resp, _ := do(t, method, p.app1.URL+path, "{}", map[string]string{internalTokenHeader: "guess"})
+		if resp.StatusCode != 404 {
+			t.Errorf("%s %s with a wrong token = %d, want 404", method, path, resp.StatusCode)
+		}
+	}
+	if n := p.crashed["app1"].Load(); n != 0 {
+		t.Errorf("app1 crashed %d times, want 0", n)
+	}
+}
+
+func TestControlsNeedTheAdminCredentials(t *testing.T) {
+	p := newReplicaPair(t)
+	resp, body := do(t, "POST", p.app1.URL+"/api/admin/replicas/app2/crash", "", nil)
+	if resp.StatusCode != 401 || !strings.Contains(body, "sign in") {
+		t.Errorf("crash without credentials = %d %s, want 401", resp.StatusCode, body)
+	}
+	resp, _ = do(t, "POST", p.app1.URL+"/api/admin/replicas/app2/crash", "", map[string]string{"Authorization": basic("admin", "wrong")})
+	if resp.StatusCode != 401 {
+		t.Errorf("crash with a wrong password = %d, want 401", resp.StatusCode)
+	}
+
+	// A failed form sign-in says so; a good one sets a cookie that works
+	// on the other replica too.
+	form := url.Values{"user": {"admin"}, "password": {"nope"}}.Encode()
+	resp, body = do(t, "POST", p.app1.URL+"/admin/login", form, map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	if resp.StatusCode != 401 || !strings.Contains(body, "not the admin credentials") {
+		t.Errorf("bad sign-in = %d, want 401 with the reason", resp.StatusCode)
+	}
+	form = url.Values{"user": {"admin"}, "password": {testAdminPassword}}.Encode()
+	req, _ := http.NewRequest("POST", p.app1.URL+"/admin/login", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == adminCookie {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("sign-in = %d, cookie %+v: want 303 and an HttpOnly, SameSite=Strict cookie", resp.StatusCode, cookie)
+	}
+	resp, body = do(t, "POST", p.app2.URL+"/api/admin/replicas/app1/crash", "", map[string]string{"Cookie": adminCookie + "=" + cookie.Value})
+	if resp.StatusCode != 202 || !strings.Contains(body, "crashing") {
+		t.Fatalf("crash app1 via app2 = %d %s, want 202", resp.StatusCode, body)
+	}
+	waitFor(t, func() bool { return p.crashed["app1"].Load() == 1 }, "app1 to crash")
+	if n := p.crashed["app2"].Load(); n != 0 {
+		t.Errorf("app2 crashed %d times, want 0: only app1 was asked", n)
+	}
+	// A forged cookie does not work.
+	resp, _ = do(t, "POST", p.app2.URL+"/api/admin/replicas/app1/crash", "", map[string]string{"Cookie": adminCookie + "=9999999999.deadbeef"})
+	if resp.StatusCode != 401 {
+		t.Errorf("crash with a forged cookie = %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestHangHoldsRequestsOnThatReplicaOnly(t *testing.T) {
+	p := newReplicaPair(t)
+	auth := map[string]string{"Authorization": basic("admin", testAdminPassword), "Content-Type": "application/json"}
+	for _, bad := range []string{`{"seconds":0}`, `{"seconds":31}`, `{}`} {
+		if resp, _ := do(t, "POST", p.app1.URL+"/api/admin/replicas/app2/hang", bad, auth); resp.StatusCode != 400 {
+			t.Errorf("hang %s = %d, want 400", bad, resp.StatusCode)
+		}
+	}
+	if resp, body := do(t, "POST", p.app1.URL+"/api/admin/replicas/app9/hang", `{"seconds":1}`, auth); resp.StatusCode != 404 || !strings.Contains(body, "app1, app2") {
+		t.Errorf("hang app9 = %d %s, want 404 naming the replicas", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "POST", p.app1.URL+"/api/admin/replicas/app2/hang", `{"seconds":1}`, auth); resp.StatusCode != 202 {
+		t.Fatalf("hang app2 = %d %s", resp.StatusCode, body)
+	}
+	start := time.Now()
+	do(t, "GET", p.app2.URL+"/api/ping", "", nil)
+	if d := time.Since(start); d < 700*time.Millisecond {
+		t.Errorf("app2 answered in %v while hung for 1s", d)
+	}
+	start = time.Now()
+	do(t, "GET", p.app1.URL+"/api/ping", "", nil)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("app1 took %v: only app2 was to hang", d)
+	}
+}
+
+func TestEventStreamSendsStatusAndRequests(t *testing.T) {
+	p := newReplicaPair(t)
+	do(t, "GET", p.app2.URL+"/api/cart", "", map[string]string{"X-Request-Id": "streamed-request-1"})
+	resp, err := http.Get(p.app1.URL + "/api/admin/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" || resp.Header.Get("X-Accel-Buffering") != "no" {
+		t.Errorf("Content-Type %q, X-Accel-Buffering %q", ct, resp.Header.Get("X-Accel-Buffering"))
+	}
+	buf := make([]byte, 0, 8192)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(string(buf), "streamed-request-1") {
+		b := make([]byte, 4096)
+		n, err := resp.Body.Read(b)
+		buf = append(buf, b[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	s := string(buf)
+	if !strings.Contains(s, "event: status") || !strings.Contains(s, "event: requests") || !strings.Contains(s, "streamed-request-1") {
+		t.Errorf("stream = %q, want a status event and the request from app2", s)
+	}
+}
+
+func TestAdminPageShowsTheCallersSessions(t *testing.T) {
+	p := newReplicaPair(t)
+	// A jwt cart, then the admin page with that cookie.
+	resp, _ := do(t, "POST", p.app2.URL+"/api/cart/items?mode=jwt", `{"product_id":"p3","qty":2}`, map[string]string{"Content-Type": "application/json"})
+	var jwtCookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == jwtstore.CookieName {
+			jwtCookie = c.Value
+		}
+	}
+	resp, _ = do(t, "POST", p.app2.URL+"/api/cart/items?mode=sticky", `{"product_id":"p1"}`, map[string]string{"Content-Type": "application/json"})
+	var stickyCookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == memstore.CookieName {
+			stickyCookie = c.Value
+		}
+	}
+	// app1 shows app2's in-memory entry by asking app2.
+	resp, body := do(t, "GET", p.app1.URL+"/admin", "", map[string]string{"Cookie": jwtstore.CookieName + "=" + jwtCookie + "; " + memstore.CookieName + "=" + stickyCookie})
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /admin = %d", resp.StatusCode)
+	}
+	for _, want := range []string{`data-testid="store-jwt"`, `&#34;q&#34;: 2`, `data-testid="size-jwt"`, "Sticky: memory of app2", `&#34;p&#34;: &#34;p1&#34;`, `data-testid="admin-login"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("admin page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, stickyCookie) || strings.Contains(body, jwtCookie[len(jwtCookie)-20:]) {
+		t.Error("the admin page shows a session ID or a token's signature")
+	}
+}
+
+func basic(user, password string) string {
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(user, password)
+	return req.Header.Get("Authorization")
+}
+
+// waitFor polls cond for up to 2 seconds.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
