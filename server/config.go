@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -28,6 +30,20 @@ type config struct {
 	RestartDelay    time.Duration
 	JWTLeeway       time.Duration
 	LogLevel        slog.Level
+	// AdminUser and AdminPassword guard the admin page's controls; an
+	// empty password turns them off.
+	AdminUser     string
+	AdminPassword string
+	// Peers maps the other replicas' names to their base URLs.
+	Peers map[string]string
+	// LoadBalancers maps the load balancers' names to host:port.
+	LoadBalancers map[string]string
+	// SimulatorTargets are the load balancers' URLs for the traffic simulator.
+	SimulatorTargets []string
+	// RedisOpsUsername and RedisOpsPassword are a Redis user allowed only
+	// SHUTDOWN, for the admin's "restart Redis"; empty turns it off.
+	RedisOpsUsername string
+	RedisOpsPassword string
 }
 
 // loadConfig reads the configuration. Every variable has a default except
@@ -78,6 +94,43 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", getenv("LOG_LEVEL")))
 	}
+	c.AdminUser = get("ADMIN_USER", "admin")
+	c.AdminPassword = getenv("ADMIN_PASSWORD")
+	c.RedisOpsUsername = get("REDIS_OPS_USERNAME", "ops")
+	c.RedisOpsPassword = getenv("REDIS_OPS_PASSWORD")
+	c.Peers = map[string]string{}
+	// PEERS lists host:port (the host names the replica) or name=host:port.
+	for _, item := range splitList(getenv("PEERS")) {
+		name, hp, named := strings.Cut(item, "=")
+		if !named {
+			hp = item
+		}
+		host, _, err := net.SplitHostPort(hp)
+		if !named {
+			name = host
+		}
+		if err != nil || !replicaName.MatchString(name) {
+			errs = append(errs, fmt.Errorf("PEERS: %q is not a replica's host:port (such as app2:8080) or name=host:port", item))
+			continue
+		}
+		c.Peers[name] = "http://" + hp
+	}
+	c.LoadBalancers = map[string]string{}
+	for _, hp := range splitList(getenv("LOAD_BALANCERS")) {
+		host, _, err := net.SplitHostPort(hp)
+		if err != nil || host == "" {
+			errs = append(errs, fmt.Errorf("LOAD_BALANCERS: %q is not a host:port, such as lb:80", hp))
+			continue
+		}
+		c.LoadBalancers[host] = hp
+	}
+	for _, u := range splitList(getenv("SIMULATOR_TARGETS")) {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("SIMULATOR_TARGETS: %q is not an http:// URL, such as http://lb", u))
+			continue
+		}
+		c.SimulatorTargets = append(c.SimulatorTargets, strings.TrimRight(u, "/"))
+	}
 	var err error
 	if c.EncryptionKeys, err = parseKeys("SESSION_ENCRYPTION_KEYS", getenv("SESSION_ENCRYPTION_KEYS"), 32, 32); err != nil {
 		errs = append(errs, err)
@@ -86,6 +139,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// replicaName is the form of a replica's host name in PEERS.
+var replicaName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // parseKeys reads "id:base64[,id:base64...]". The first key is the one in

@@ -70,3 +70,10 @@ func delayAfterCrash(replica string, d time.Duration, logf func(msg string, args
 	}
 	_ = os.WriteFile(marker, []byte(strconv.Itoa(os.Getpid())), 0o644)
 }
+
+// crashSelf SIGKILLs this process: the admin page's crash control. Like a
+// real crash, nothing is cleaned up; the crash marker stays, so the next
+// start waits RESTART_DELAY.
+func crashSelf() {
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+}

@@ -101,6 +101,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			session.JWT:    jwtStore,
 		},
 		Logger: log,
+		Admin: web.Admin{
+			User:             cfg.AdminUser,
+			Password:         cfg.AdminPassword,
+			Peers:            cfg.Peers,
+			LoadBalancers:    cfg.LoadBalancers,
+			PingRedis:        func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			RestartRedis:     restartRedis(cfg),
+			Crash:            crashSelf,
+			SimulatorTargets: cfg.SimulatorTargets,
+		},
 	})
 	if err != nil {
 		return err
