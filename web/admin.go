@@ -238,17 +238,17 @@ func (a *admin) addRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /internal/hang", a.requireInternal(http.HandlerFunc(a.handleInternalHang)))
 	mux.Handle("POST /internal/session", a.requireInternal(http.HandlerFunc(a.handleInternalSession)))
 	for path, allow := range map[string]string{
-		"/admin":                             "GET",
-		"/admin/login":                       "POST",
-		"/admin/logout":                      "POST",
-		"/admin/load":                        "GET",
-		"/api/admin/requests":                "GET",
-		"/api/admin/status":                  "GET",
-		"/api/admin/events":                  "GET",
-		"/api/admin/session":                 "GET",
-		"/api/admin/replicas/{name}/crash":   "POST",
-		"/api/admin/replicas/{name}/hang":    "POST",
-		"/api/admin/redis/restart":           "POST",
+		"/admin":                           "GET",
+		"/admin/login":                     "POST",
+		"/admin/logout":                    "POST",
+		"/admin/load":                      "GET",
+		"/api/admin/requests":              "GET",
+		"/api/admin/status":                "GET",
+		"/api/admin/events":                "GET",
+		"/api/admin/session":               "GET",
+		"/api/admin/replicas/{name}/crash": "POST",
+		"/api/admin/replicas/{name}/hang":  "POST",
+		"/api/admin/redis/restart":         "POST",
 	} {
 		mux.Handle(path, handleMethodNotAllowed(a.logger, allow))
 	}
