@@ -148,7 +148,12 @@ func withLogging(log *slog.Logger, record func(r *http.Request, status int, d ti
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			if rec.status == 0 {
+			switch {
+			case rec.status == 0 && r.Context().Err() != nil:
+				// The client (nginx) gave up before an answer: nginx's
+				// "client closed request".
+				rec.status = 499
+			case rec.status == 0:
 				rec.status = http.StatusOK
 			}
 			record(r, rec.status, time.Since(start))

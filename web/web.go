@@ -59,9 +59,11 @@ func NewHandler(o Options) (http.Handler, error) {
 	var h http.Handler = mux
 	h = cop.Handler(h)
 	h = withTrail(h)
+	// Inside the logging: a request the hang held until nginx gave up is
+	// logged (as 499), so the admin page shows both of nginx's attempts.
+	h = adm.withHang(h)
 	h = withLogging(log, adm.record)(h)
 	h = withRequestInfo(o.Replica, o.DefaultMode, log)(h)
 	h = withRecover(log)(h)
-	h = adm.withHang(h)
 	return h, nil
 }
