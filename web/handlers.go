@@ -60,8 +60,17 @@ func (st Stores) loadForRead(w http.ResponseWriter, r *http.Request) (*session.S
 }
 
 // save writes the session and records its (possibly new) hash for the log.
+// A request that asked for the naive write strategy (redis mode, see
+// writeStrategy) is saved with the store's unconditional write: it never
+// conflicts, so apply never retries it, and a concurrent change is lost.
 func save(store session.Store, w http.ResponseWriter, r *http.Request, sess *session.Session) error {
-	if err := store.Save(w, r, sess); err != nil {
+	var err error
+	if ns, ok := store.(session.NaiveSaver); ok && info(r).WriteStrategy == writeNaive {
+		err = ns.SaveNaive(w, r, sess)
+	} else {
+		err = store.Save(w, r, sess)
+	}
+	if err != nil {
 		return err
 	}
 	info(r).SessionHash, info(r).Expires = sess.Hash(), sess.Expires

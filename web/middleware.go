@@ -36,6 +36,43 @@ type requestInfo struct {
 	Describe string
 	// Expires is when the session ends if idle (zero when unknown).
 	Expires time.Time
+	// WriteStrategy is how a change to the session is saved: writeSafe,
+	// or writeNaive when the request asked for it in redis mode.
+	WriteStrategy string
+}
+
+// Write strategies, chosen per request with the X-Write-Strategy header.
+const (
+	// writeSafe saves only over the state the session was loaded from and
+	// retries a change that lost a race (the default, in every mode).
+	writeSafe = "safe"
+	// writeNaive loads, changes and writes the whole session back
+	// unconditionally (session.NaiveSaver): concurrent changes get lost.
+	writeNaive = "naive"
+)
+
+// writeStrategyHeader names the request header that picks the write
+// strategy and the response header that reports it.
+const writeStrategyHeader = "X-Write-Strategy"
+
+// writeStrategy reads the request's X-Write-Strategy: "" or "safe" is
+// safe, "naive" is naive, anything else is an error. The naive strategy is
+// honoured only in redis mode (the only store with a naive write); it
+// needs no credentials, since it only changes how the caller's own session
+// is saved: a client can lose only its own updates, as it could by sending
+// its requests one after another with a stale cart.
+func writeStrategy(r *http.Request, mode session.Mode) (string, error) {
+	switch v := r.Header.Get(writeStrategyHeader); v {
+	case "", writeSafe:
+		return writeSafe, nil
+	case writeNaive:
+		if mode == session.Redis {
+			return writeNaive, nil
+		}
+		return writeSafe, nil
+	default:
+		return "", badRequest(fmt.Sprintf("The %s header is %q or %q, not %q.", writeStrategyHeader, writeSafe, writeNaive, truncate(v, 20)))
+	}
 }
 
 type infoKey struct{}
@@ -50,8 +87,9 @@ func info(r *http.Request) *requestInfo {
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
 
-// withRequestInfo names the request, picks its session mode and sets the
-// X-Replica, X-Session-Mode and X-Request-Id headers every response carries.
+// withRequestInfo names the request, picks its session mode and write
+// strategy and sets the X-Replica, X-Session-Mode and X-Request-Id headers
+// every response carries (and X-Write-Strategy in redis mode).
 // The request id comes from nginx ($request_id) when it sent a sane one.
 func withRequestInfo(replica string, defaultMode session.Mode, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -93,6 +131,15 @@ func withRequestInfo(replica string, defaultMode session.Mode, log *slog.Logger)
 				ri.Affinity = v[0]
 			}
 			h.Set("X-Session-Mode", string(ri.Mode))
+			strategy, err := writeStrategy(r, ri.Mode)
+			if err != nil {
+				writeError(w, r, log, err)
+				return
+			}
+			ri.WriteStrategy = strategy
+			if ri.Mode == session.Redis {
+				h.Set(writeStrategyHeader, strategy)
+			}
 			next.ServeHTTP(w, r)
 		})
 	}

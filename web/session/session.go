@@ -240,6 +240,22 @@ type Store interface {
 	Describe() string
 }
 
+// NaiveSaver is implemented by a store that can also save the way a plain
+// read-modify-write does: an unconditional write of the whole session over
+// whatever is stored, the last writer winning. It exists only so a person
+// can watch concurrent updates get lost, next to Save, which does not lose
+// them; nothing uses it unless a request asks for it (see the handlers'
+// X-Write-Strategy header). It is an optional interface rather than a
+// method of Store, so Store stays small and only the store whose safe write
+// differs from the naive one (redisstore) has to offer it.
+type NaiveSaver interface {
+	// SaveNaive persists the session like Save, except that it never
+	// checks Version: a change saved by a concurrent request between this
+	// one's Load and SaveNaive is overwritten and lost. A new or renewing
+	// session is saved as Save would.
+	SaveNaive(w http.ResponseWriter, r *http.Request, s *Session) error
+}
+
 // ErrConflict reports that the stored session changed between Load and
 // Save (a concurrent request saved first). Nothing was written; the caller
 // loads again and reapplies its change.

@@ -153,6 +153,38 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	return nil
 }
 
+var _ session.NaiveSaver = (*Store)(nil)
+
+// SaveNaive writes the session the way redisstore does on its own: the
+// whole session with one unconditional SET (redisstore's Save), whatever
+// Redis holds by now. Two requests of one browser that load the same state
+// and both save lose one of the two changes, the last writer winning. It
+// is here so the demo can show that loss next to Save, which never loses
+// an update; see session.NaiveSaver. A new or renewing session is saved
+// by Save: a renewal must delete the old key in the same transaction.
+func (s *Store) SaveNaive(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	if renew, _ := sess.Renewing(); renew || sess.ID == "" {
+		return s.Save(w, r, sess)
+	}
+	now := s.now()
+	ttl := s.ttl(sess.Started, now)
+	gs := sessions.NewSession(s.rs, CookieName)
+	opts := s.rsOptions(r, ttl)
+	gs.Options = &opts
+	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
+	gs.ID = sess.ID
+	if err := s.rs.Save(r, headerSink{}, gs); err != nil {
+		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
+	}
+	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
+	// redisstore does not hand back the bytes it wrote, so the version is
+	// unknown; a later Save of this session then only checks that it
+	// still exists.
+	sess.Version = ""
+	sess.Expires = s.timeouts.Ends(sess.Started, now)
+	return nil
+}
+
 // saveExisting writes a session that is in Redis only if its stored value
 // is still the one it was loaded from (WATCH, compare, MULTI ... EXEC).
 // The loser of a race gets session.ErrConflict and reapplies its change;

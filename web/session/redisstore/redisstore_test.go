@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,3 +334,83 @@ func FuzzSealOpen(f *testing.F) {
 type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}
+
+// TestNaiveVersusSafeSaves: n requests of one browser load the same state,
+// each adds one item, then all save at once. The naive write (one
+// unconditional SET, redisstore's own) keeps only one of the n adds; the
+// safe write makes the losers of each race reload and reapply, so all n
+// are kept. The barrier between load and save makes the race certain.
+func TestNaiveVersusSafeSaves(t *testing.T) {
+	client := startRedis(t)
+	const n = 20
+	for _, naive := range []bool{false, true} {
+		name := map[bool]string{false: "safe", true: "naive"}[naive]
+		t.Run(name, func(t *testing.T) {
+			st := newStore(t, client)
+			first := session.New(session.EventCreated, time.Now())
+			_ = first.Cart.Add("p1", 1)
+			w := httptest.NewRecorder()
+			if err := st.Save(w, httptest.NewRequest("POST", "/", nil), first); err != nil {
+				t.Fatal(err)
+			}
+			ck := w.Result().Cookies()[0]
+			load := func() (*session.Session, error) {
+				r := httptest.NewRequest("POST", "/", nil)
+				r.AddCookie(ck)
+				return st.Load(r)
+			}
+			var loaded, done sync.WaitGroup
+			loaded.Add(n)
+			errs := make(chan error, n)
+			for i := 0; i < n; i++ {
+				done.Add(1)
+				go func() {
+					defer done.Done()
+					s, err := load()
+					loaded.Done()
+					if err != nil {
+						errs <- err
+						return
+					}
+					loaded.Wait() // every request has read the same state
+					for attempt := 1; ; attempt++ {
+						_ = s.Cart.Add("p1", 1)
+						r := httptest.NewRequest("POST", "/", nil)
+						if naive {
+							err = st.SaveNaive(httptest.NewRecorder(), r, s)
+						} else {
+							err = st.Save(httptest.NewRecorder(), r, s)
+						}
+						if !errors.Is(err, session.ErrConflict) || attempt == 10*n {
+							errs <- err
+							return
+						}
+						if s, err = load(); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			done.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatalf("a concurrent save failed: %v", err)
+				}
+			}
+			final, err := load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := final.Cart.Qty("p1")
+			t.Logf("%s: %d concurrent adds over 1, the cart holds %d", name, n, got)
+			if naive && got != 2 {
+				t.Errorf("naive: the cart holds %d, want 2: every save wrote the state all %d loaded plus its own add", got, n)
+			}
+			if !naive && got != n+1 {
+				t.Errorf("safe: the cart holds %d, want %d: no add may be lost", got, n+1)
+			}
+		})
+	}
+}
