@@ -91,3 +91,31 @@ type StoreView struct {
 	// Decoded is what Raw means, as indented JSON.
 	Decoded string
 }
+
+// SimulationModel is a traffic simulator run, in progress or done.
+type SimulationModel struct {
+	// ID names the run; Replica runs it against Target.
+	ID, Replica, Target string
+	// Title says what was simulated, e.g. "30 clients, redis mode, mixed sessions".
+	Title string
+	// Done is true once the run is over (or could not be found: see Error).
+	Done bool
+	// Error says what went wrong, or "".
+	Error string
+	// Percent is how far the run is, 0..100.
+	Percent int
+	// Elapsed is the run's time so far, e.g. "4.5s".
+	Elapsed string
+	// Requests and Errors count the requests so far.
+	Requests, Errors int
+	// Chart shows the requests per replica; SessionChart the sessions.
+	Chart, SessionChart LoadChart
+	// RequestsMaxMean and SessionsMaxMean are the ratios, e.g. "1.04".
+	RequestsMaxMean, SessionsMaxMean string
+	// Carts says how many carts kept their adds.
+	Carts string
+	// CartsLost is how many carts lost adds.
+	CartsLost int
+	// ErrorSamples are a few of the errors.
+	ErrorSamples []string
+}

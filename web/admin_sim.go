@@ -1,13 +1,362 @@
 package web
 
-import "net/http"
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessiondemo/shop/templates"
+	"github.com/sessiondemo/shop/web/simulator"
+)
+
+// The traffic simulator runs inside the replica that was asked, against a
+// load balancer on the compose network (SimulatorTargets), so it sees the
+// stack as browsers do. Its progress lives in that replica; the others
+// fetch it from there, so polling works whichever replica nginx picks.
+
+// maxSimulations is how many finished runs a replica remembers.
+const maxSimulations = 10
+
+// simView is a run's state, as JSON and for the page.
+type simView struct {
+	ID       string              `json:"id"`
+	Replica  string              `json:"replica"`
+	Target   string              `json:"target"`
+	Request  simRequest          `json:"request"`
+	Started  time.Time           `json:"started"`
+	Running  bool                `json:"running"`
+	Progress *simulator.Progress `json:"progress,omitempty"`
+	Result   *simulator.Result   `json:"result,omitempty"`
+	Error    string              `json:"error,omitempty"`
+}
+
+// simRequest is the body of POST /api/admin/simulations.
+type simRequest struct {
+	Clients    int    `json:"clients"`
+	Mode       string `json:"mode"`
+	Affinity   string `json:"affinity"`
+	Sessions   string `json:"sessions"`
+	Seconds    int    `json:"seconds"`
+	OneAddress bool   `json:"one_address"`
+	Naive      bool   `json:"naive"`
+	// MaxRequests bounds the run; default 20000.
+	MaxRequests int `json:"max_requests"`
+}
 
 // simulations holds the traffic simulator runs this replica started.
 type simulations struct {
 	replica string
+	mu      sync.Mutex
+	n       int
+	runs    map[string]*simView
+	order   []string
+	running bool
 }
 
-func newSimulations(replica string) *simulations { return &simulations{replica: replica} }
+func newSimulations(replica string) *simulations {
+	return &simulations{replica: replica, runs: map[string]*simView{}}
+}
 
-// addSimulationRoutes adds the simulator's endpoints.
-func (a *admin) addSimulationRoutes(mux *http.ServeMux) {}
+func (s *simulations) get(id string) (simView, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.runs[id]
+	if !ok {
+		return simView{}, false
+	}
+	return *v, true
+}
+
+// addSimulationRoutes adds the simulator's and the concurrency
+// experiment's endpoints.
+func (a *admin) addSimulationRoutes(mux *http.ServeMux) {
+	mux.Handle("POST /api/admin/simulations", a.requireAdmin(http.HandlerFunc(a.handleStartSimulation)))
+	mux.Handle("GET /api/admin/simulations/{id}", http.HandlerFunc(a.handleSimulationJSON))
+	mux.Handle("GET /admin/simulations/{id}", http.HandlerFunc(a.handleSimulationFragment))
+	mux.Handle("GET /internal/simulations/{id}", a.requireInternal(http.HandlerFunc(a.handleInternalSimulation)))
+	mux.Handle("POST /api/admin/concurrent-adds", a.requireAdmin(http.HandlerFunc(a.handleConcurrentAdds)))
+	for path, allow := range map[string]string{
+		"/api/admin/simulations":      "POST",
+		"/api/admin/simulations/{id}": "GET",
+		"/admin/simulations/{id}":     "GET",
+		"/api/admin/concurrent-adds":  "POST",
+	} {
+		mux.Handle(path, handleMethodNotAllowed(a.logger, allow))
+	}
+}
+
+// simTarget is the first load balancer that accepts a connection.
+func (a *admin) simTarget(ctx context.Context) (string, error) {
+	if len(a.SimulatorTargets) == 0 {
+		return "", &httpError{http.StatusNotImplemented, "No simulator target", "This replica was started without SIMULATOR_TARGETS, the load balancers the simulator sends its traffic to."}
+	}
+	for _, t := range a.SimulatorTargets {
+		u, err := url.Parse(t)
+		if err != nil {
+			continue
+		}
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "80")
+		}
+		d := net.Dialer{Timeout: 500 * time.Millisecond}
+		if conn, err := d.DialContext(ctx, "tcp", host); err == nil {
+			conn.Close()
+			return t, nil
+		}
+	}
+	return "", &httpError{http.StatusServiceUnavailable, "No load balancer", "No load balancer (" + strings.Join(a.SimulatorTargets, ", ") + ") accepts connections, so the simulator has nowhere to send traffic."}
+}
+
+// handleStartSimulation serves POST /api/admin/simulations.
+func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
+	var req simRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	if req.Seconds < 1 || time.Duration(req.Seconds)*time.Second > simulator.MaxDuration {
+		writeError(w, r, a.logger, badRequest(fmt.Sprintf(`"seconds" must be from 1 to %d.`, int(simulator.MaxDuration/time.Second))))
+		return
+	}
+	if req.MaxRequests == 0 {
+		req.MaxRequests = 20000
+	}
+	cfg := simulator.Config{
+		Clients: req.Clients, Mode: req.Mode, Affinity: req.Affinity, Sessions: req.Sessions,
+		Duration: time.Duration(req.Seconds) * time.Second, MaxRequests: req.MaxRequests,
+		OneAddress: req.OneAddress, Naive: req.Naive, Replicas: a.cluster.names(),
+		Target: "http://lb",
+	}
+	if req.Mode != "sticky" {
+		cfg.Affinity = ""
+	}
+	if err := cfg.Validate(); err != nil {
+		writeError(w, r, a.logger, badRequest(err.Error()))
+		return
+	}
+	target, err := a.simTarget(r.Context())
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cfg.Target = target
+	s := a.sims
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		writeError(w, r, a.logger, &httpError{http.StatusConflict, "A simulation is running", "This replica is already running a simulation; wait for it to finish."})
+		return
+	}
+	s.running = true
+	s.n++
+	v := &simView{ID: fmt.Sprintf("%s-%d-%d", a.replica, time.Now().Unix()%100000, s.n), Replica: a.replica, Target: target, Request: req, Started: time.Now().UTC(), Running: true}
+	s.runs[v.ID] = v
+	s.order = append(s.order, v.ID)
+	if len(s.order) > maxSimulations {
+		delete(s.runs, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.mu.Unlock()
+	a.logger.Info("simulation started", "request_id", info(r).RequestID, "simulation", v.ID, "mode", cfg.Mode, "affinity", cfg.Affinity, "clients", cfg.Clients, "seconds", req.Seconds)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+30*time.Second)
+		defer cancel()
+		res, err := simulator.Run(ctx, cfg, func(p simulator.Progress) {
+			s.mu.Lock()
+			v.Progress = &p
+			s.mu.Unlock()
+		})
+		res.Config.Client = nil
+		s.mu.Lock()
+		v.Running, s.running = false, false
+		v.Result = &res
+		if err != nil {
+			v.Error = err.Error()
+		}
+		s.mu.Unlock()
+		a.logger.Info("simulation done", "simulation", v.ID, "requests", res.Requests, "errors", res.Errors, "requests_max_mean", res.RequestsMaxMean)
+	}()
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": v.ID, "message": "Simulation " + v.ID + " started on " + a.replica + " against " + target + "."})
+}
+
+// simulation finds a run here or on the replica that started it.
+func (a *admin) simulation(r *http.Request) (simView, error) {
+	id := r.PathValue("id")
+	owner, _, _ := strings.Cut(id, "-")
+	if owner == a.replica {
+		if v, ok := a.sims.get(id); ok {
+			return v, nil
+		}
+	} else if base, ok := a.Peers[owner]; ok {
+		var v simView
+		err := a.cluster.call(r.Context(), http.MethodGet, base+"/internal/simulations/"+url.PathEscape(id), nil, &v)
+		if err == nil {
+			return v, nil
+		}
+		if _, refused := err.(*httpError); !refused {
+			_, detail := describeFailure(err)
+			return simView{}, &httpError{http.StatusBadGateway, "Simulation out of reach", fmt.Sprintf("Simulation %s runs on %s, which %s: its progress went with it.", truncate(id, 40), owner, detail)}
+		}
+	}
+	return simView{}, &httpError{http.StatusNotFound, "No such simulation", fmt.Sprintf("There is no simulation %q (a replica forgets its runs when it restarts).", truncate(id, 40))}
+}
+
+// handleSimulationJSON serves GET /api/admin/simulations/{id}.
+func (a *admin) handleSimulationJSON(w http.ResponseWriter, r *http.Request) {
+	v, err := a.simulation(r)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *admin) handleInternalSimulation(w http.ResponseWriter, r *http.Request) {
+	v, ok := a.sims.get(r.PathValue("id"))
+	if !ok {
+		writeError(w, r, a.logger, &httpError{http.StatusNotFound, "No such simulation", "There is no simulation " + truncate(r.PathValue("id"), 40) + " here."})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// handleSimulationFragment serves GET /admin/simulations/{id}: the run's
+// progress or result as HTML for the admin page.
+func (a *admin) handleSimulationFragment(w http.ResponseWriter, r *http.Request) {
+	v, err := a.simulation(r)
+	if err != nil {
+		he := classify(err)
+		render(w, r, a.logger, http.StatusOK, templates.SimulationView(templates.SimulationModel{Done: true, Error: he.message}))
+		return
+	}
+	render(w, r, a.logger, http.StatusOK, templates.SimulationView(simulationModel(v)))
+}
+
+func simulationModel(v simView) templates.SimulationModel {
+	m := templates.SimulationModel{ID: v.ID, Replica: v.Replica, Target: v.Target, Done: !v.Running, Error: v.Error}
+	req := v.Request
+	m.Title = fmt.Sprintf("%d clients, %s mode", req.Clients, req.Mode)
+	if req.Mode == "sticky" {
+		m.Title += ", " + req.Affinity + " affinity"
+		if req.Affinity == "ip" && req.OneAddress {
+			m.Title += " (one address)"
+		}
+	}
+	if req.Naive {
+		m.Title += ", naive writes"
+	}
+	m.Title += ", " + req.Sessions + " sessions"
+	total := time.Duration(req.Seconds) * time.Second
+	var per []simulator.ReplicaLoad
+	switch {
+	case v.Result != nil:
+		res := v.Result
+		m.Percent = 100
+		m.Requests, m.Errors, per = res.Requests, res.Errors, res.PerReplica
+		m.Elapsed = res.Elapsed.Round(100 * time.Millisecond).String()
+		m.RequestsMaxMean = fmt.Sprintf("%.2f", res.RequestsMaxMean)
+		m.SessionsMaxMean = fmt.Sprintf("%.2f", res.SessionsMaxMean)
+		m.Carts = fmt.Sprintf("%d of %d carts kept every acknowledged add; %d lost %d adds", res.Carts.Kept, res.Carts.Checked, res.Carts.Lost, res.LostAdds)
+		m.CartsLost = res.Carts.Lost
+		m.ErrorSamples = res.ErrorSamples
+	case v.Progress != nil:
+		p := v.Progress
+		m.Requests, m.Errors, per = p.Requests, p.Errors, p.PerReplica
+		m.Elapsed = p.Elapsed.Round(100 * time.Millisecond).String()
+		if total > 0 {
+			m.Percent = min(99, int(p.Elapsed*100/total))
+		}
+	}
+	sort.Slice(per, func(i, j int) bool { return per[i].Replica < per[j].Replica })
+	m.Chart = templates.LoadChart{Title: "Requests and sessions per replica in this run", Segments: []string{"requests"}, Max: 1}
+	m.SessionChart = templates.LoadChart{Title: "Sessions that began on each replica", Segments: []string{"sessions"}, Max: 1}
+	for _, l := range per {
+		m.Chart.Bars = append(m.Chart.Bars, templates.LoadBar{Name: l.Replica, Values: []int{l.Requests}, Total: l.Requests})
+		m.Chart.Max = max(m.Chart.Max, l.Requests)
+		m.SessionChart.Bars = append(m.SessionChart.Bars, templates.LoadBar{Name: l.Replica, Values: []int{l.Sessions}, Total: l.Sessions})
+		m.SessionChart.Max = max(m.SessionChart.Max, l.Sessions)
+	}
+	if m.Done {
+		m.Chart.MaxMean, m.SessionChart.MaxMean = m.RequestsMaxMean, m.SessionsMaxMean
+		m.Chart.Note = "Requests per replica; 1.00 is even, 3.00 is all on one of three."
+		m.SessionChart.Note = "Sessions by the replica that answered their first request."
+	}
+	return m
+}
+
+// concurrentRequest is the body of POST /api/admin/concurrent-adds.
+type concurrentRequest struct {
+	Mode  string `json:"mode"`
+	Naive bool   `json:"naive"`
+	N     int    `json:"n"`
+}
+
+// handleConcurrentAdds serves POST /api/admin/concurrent-adds: one cart,
+// n adds at once (default 20), and how many the cart kept.
+func (a *admin) handleConcurrentAdds(w http.ResponseWriter, r *http.Request) {
+	var req concurrentRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	if req.N == 0 {
+		req.N = 20
+	}
+	if req.N < 1 || req.N > simulator.MaxConcurrentAdds {
+		writeError(w, r, a.logger, badRequest(fmt.Sprintf(`"n" must be from 1 to %d.`, simulator.MaxConcurrentAdds)))
+		return
+	}
+	if req.Naive && req.Mode != "redis" {
+		writeError(w, r, a.logger, badRequest("Naive writes exist only in redis mode."))
+		return
+	}
+	if req.Mode != "sticky" && req.Mode != "redis" && req.Mode != "jwt" {
+		writeError(w, r, a.logger, badRequest("Choose sticky, redis or jwt mode."))
+		return
+	}
+	target, err := a.simTarget(r.Context())
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+	defer cancel()
+	res, err := simulator.ConcurrentAdds(ctx, target, req.Mode, req.N, req.Naive, nil)
+	if err != nil {
+		writeError(w, r, a.logger, &httpError{http.StatusBadGateway, "The experiment failed", err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": res, "lost": res.Lost(), "summary": concurrentSummary(res)})
+}
+
+// concurrentSummary says what the experiment found, and why.
+func concurrentSummary(res simulator.ConcurrentResult) string {
+	kept := fmt.Sprintf("%s mode", res.Mode)
+	if res.Mode == "redis" {
+		kept += map[bool]string{true: " (naive writes)", false: " (safe writes)"}[res.Naive]
+	}
+	var replicas []string
+	for name, n := range res.Replicas {
+		replicas = append(replicas, fmt.Sprintf("%s %d", name, n))
+	}
+	sort.Strings(replicas)
+	s := fmt.Sprintf("%s: the cart holds %d of the %d items acknowledged (1 + %d concurrent adds, answered by %s).", kept, res.InCart, res.Acknowledged+1, res.Sent, strings.Join(replicas, ", "))
+	switch {
+	case res.Lost() == 0:
+		s += " None lost."
+	case res.Mode == "jwt":
+		s += fmt.Sprintf(" %d lost: each answer carried a new token holding the cart as that request saw it, and the browser kept the last one to arrive. The last writer wins; a token cannot merge concurrent changes.", res.Lost())
+	case res.Naive:
+		s += fmt.Sprintf(" %d lost: each request read the whole session, added one, and wrote the whole session back, overwriting what the others had written meanwhile.", res.Lost())
+	default:
+		s += fmt.Sprintf(" %d lost.", res.Lost())
+	}
+	return s
+}

@@ -301,3 +301,30 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+func TestSimulatorControlsCheckTheirInput(t *testing.T) {
+	p := newReplicaPair(t)
+	auth := map[string]string{"Authorization": basic("admin", testAdminPassword), "Content-Type": "application/json"}
+	if resp, _ := do(t, "POST", p.app1.URL+"/api/admin/simulations", `{"clients":3,"mode":"redis","seconds":1}`, nil); resp.StatusCode != 401 {
+		t.Errorf("simulation without credentials = %d, want 401", resp.StatusCode)
+	}
+	for body, want := range map[string]string{
+		`{"clients":3,"mode":"redis","seconds":0}`:                   "seconds",
+		`{"clients":500,"mode":"redis","seconds":5}`:                 "clients must be from 1 to 200",
+		`{"clients":3,"mode":"nosql","seconds":5}`:                   "no session mode",
+		`{"clients":3,"mode":"jwt","seconds":5,"naive":true}`:        "only in redis mode",
+		`{"clients":3,"mode":"redis","seconds":5}`:                   "SIMULATOR_TARGETS", // none configured here
+		`{"clients":3,"mode":"sticky","affinity":"dns","seconds":5}`: "no affinity technique",
+	} {
+		resp, got := do(t, "POST", p.app1.URL+"/api/admin/simulations", body, auth)
+		if resp.StatusCode/100 != 4 && resp.StatusCode != 501 || !strings.Contains(got, want) {
+			t.Errorf("POST %s = %d %s, want an error saying %q", body, resp.StatusCode, got, want)
+		}
+	}
+	if resp, got := do(t, "GET", p.app2.URL+"/api/admin/simulations/app1-1-1", "", nil); resp.StatusCode != 404 || !strings.Contains(got, "no simulation") {
+		t.Errorf("unknown simulation = %d %s, want 404", resp.StatusCode, got)
+	}
+	if resp, got := do(t, "POST", p.app1.URL+"/api/admin/concurrent-adds", `{"mode":"sticky","n":500}`, auth); resp.StatusCode != 400 {
+		t.Errorf("500 concurrent adds = %d %s, want 400", resp.StatusCode, got)
+	}
+}

@@ -191,11 +191,11 @@ func describeFailure(err error) (state, detail string) {
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return stateNotAnswered, "accepts connections but does not answer"
 	case errors.As(err, &dnsErr):
-		return stateDown, "its container is not running"
+		return stateDown, "is not running (its name does not resolve)"
 	case errors.As(err, &opErr):
 		return stateDown, "refuses connections"
 	}
-	return stateDown, "unreachable"
+	return stateDown, "is unreachable"
 }
 
 func isTimeout(err error) bool {

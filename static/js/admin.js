@@ -90,6 +90,8 @@
     var c = document.createElementNS(svgNS, "circle");
     c.setAttribute("r", "7");
     c.setAttribute("class", "dot replica-" + e.replica + (e.status >= 500 ? " dot-error" : ""));
+    c.setAttribute("cx", stops[0][0]);
+    c.setAttribute("cy", stops[0][1]);
     dots.appendChild(c);
     var legs = stops.length - 1, per = 420, start = performance.now();
     function step(now) {
