@@ -99,15 +99,50 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	downAfter := time.Since(crashed)
 	message, _ := chromedp.Run(step, chromedp.Text(byTestID("control-result")))
-	if err := chromedp.Do(step, viewportShot(t, dir, "admin-crash-down")); err != nil {
+	showTopology := scrollTo(".topology-panel")
+	if err := chromedp.Do(step, showTopology, viewportShot(t, dir, "admin-crash-down")); err != nil {
 		t.Fatal(err)
 	}
 	err = chromedp.Do(step,
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`[data-testid="node-%s"][data-state="up"]`, victim))),
+		showTopology,
 		viewportShot(t, dir, "admin-crash-back"),
 	)
 	if err != nil {
 		t.Fatalf("see %s come back: %v", victim, err)
 	}
 	t.Logf("crashed %s from the page (%q): shown down after %.1fs, up again after %.1fs", victim, message, downAfter.Seconds(), time.Since(crashed).Seconds())
+
+	// The concurrency experiment with naive writes, then the simulator.
+	err = chromedp.Do(step,
+		chromedp.SetValue(chromedp.CSS(`#conc-form select[name="mode"]`), "redis"),
+		chromedp.Click(chromedp.CSS(`#conc-form input[name="naive"]`)),
+		chromedp.Click(byTestID("conc-run")),
+		chromedp.WaitVisible(byTestID("conc-summary")),
+		chromedp.SetValue(byTestID("sim-mode"), "redis"),
+		chromedp.SetValue(chromedp.CSS(`#sim-form input[name="seconds"]`), "4"),
+		chromedp.Click(byTestID("sim-run")),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="sim-view"][data-done="true"]`)),
+		scrollTo(".controls-panel"),
+		viewportShot(t, dir, "admin-simulator"),
+	)
+	if err != nil {
+		t.Fatalf("run the experiment and the simulator from the page: %v", err)
+	}
+	summary, _ := chromedp.Run(step, chromedp.Text(byTestID("conc-summary")))
+	ratio, _ := chromedp.Run(step, chromedp.Evaluate[string](`document.querySelector('[data-testid="sim-view"]').dataset.requestsMaxMean`))
+	lost, _ := chromedp.Run(step, chromedp.Evaluate[string](`document.querySelector('[data-testid="sim-view"]').dataset.cartsLost`))
+	t.Logf("from the page: %q; simulator in redis mode: requests max/mean %s, %s carts lost", summary, ratio, lost)
+	if ratio == "" || lost != "0" {
+		t.Errorf("simulator result: max/mean %q, carts lost %q; want a ratio and no lost carts", ratio, lost)
+	}
+}
+
+// scrollTo scrolls the element to the top of the viewport, for a
+// screenshot of what matters.
+func scrollTo(selector string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).scrollIntoView(), true)`, selector))(ctx, target)
+		return err
+	})
 }
