@@ -277,3 +277,17 @@ func TestAffinityToggleListsEveryTechnique(t *testing.T) {
 		}
 	}
 }
+
+func TestAffinitySwitchSaysWhatChanged(t *testing.T) {
+	srv := newTestServer(t)
+	c := newClient(t, srv, session.Sticky)
+	for a, want := range map[string]string{"url": "rides in every link", "ip": "hashes it", "cookie": "lb_route cookie"} {
+		if r := c.form("/mode", url.Values{"mode": {"sticky"}, "affinity": {a}, "return_to": {"/"}}); r.status != http.StatusSeeOther {
+			t.Fatalf("switch to %s: %d", a, r.status)
+		}
+		page := c.do("GET", "/?mode=sticky&affinity="+a, "")
+		if !strings.Contains(page.body, want) {
+			t.Errorf("after switching to %s the page does not say %q", a, want)
+		}
+	}
+}

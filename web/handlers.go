@@ -409,7 +409,11 @@ func handleModeForm(log *slog.Logger) http.Handler {
 			setPreference(w, r, "affinity", a)
 		}
 		setPreference(w, r, "mode", string(m))
-		setFlash(w, r, "mode", string(m))
+		if a := r.PostFormValue("affinity"); a != "" && m == session.Sticky {
+			setFlash(w, r, "affinity", a)
+		} else {
+			setFlash(w, r, "mode", string(m))
+		}
 		// Switching into url affinity (or staying there) carries the mode,
 		// the technique and any session the page already carried, so a
 		// client without cookies keeps them; switching away carries nothing.

@@ -155,6 +155,16 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *templates.Flash {
 		return &templates.Flash{Kind: "success", Message: "Signed in as " + arg + ". Your session got a new ID, as it should on sign-in."}
 	case "signed-out":
 		return &templates.Flash{Kind: "info", Message: "Signed out. The old session was ended and a new one started."}
+	case "affinity":
+		switch arg {
+		case affinityURL:
+			return &templates.Flash{Kind: "info", Message: "Sticky mode now finds your replica by the URL: the session ID rides in every link, no cookie needed. It is a new session, apart from the cookie one."}
+		case affinityIP:
+			return &templates.Flash{Kind: "info", Message: "Sticky mode now finds your replica by your address: nginx hashes it. The session ID itself is still in a cookie."}
+		case affinityCookie:
+			return &templates.Flash{Kind: "info", Message: "Sticky mode now finds your replica by nginx's lb_route cookie."}
+		}
+		return nil
 	case "mode":
 		return &templates.Flash{Kind: "info", Message: "This browser now uses " + arg + " mode. Each mode keeps its own session and cart."}
 	}
