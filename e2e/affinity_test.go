@@ -384,3 +384,66 @@ func TestURLAffinityBrowserWithoutCookies(t *testing.T) {
 	}
 	t.Logf("cookieless browser: cart of %s items on %s, sid prefix %q, %d cookies stored, trail of %d", strings.TrimSpace(count), served, strings.SplitN(sid, ".", 2)[0], len(names), trail)
 }
+
+// TestAffinityToggleInTheBrowser: a person switches the sticky technique
+// with the toggle under the replica badge, through all three, and each
+// page says what the technique means; ip affinity names the address nginx
+// saw, Docker's gateway.
+func TestAffinityToggleInTheBrowser(t *testing.T) {
+	needStack(t)
+	ctx, base := newBrowser(t)
+	dir := screenshotDir(t)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	step, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pressed := func(a string) chromedp.CSS {
+		return chromedp.CSS(fmt.Sprintf(`[data-testid="affinity-toggle"][data-affinity=%q] [data-testid="affinity-%s"][aria-pressed="true"]`, a, a))
+	}
+	err := chromedp.Do(step,
+		chromedp.Navigate(base+"/?mode=sticky"),
+		chromedp.WaitVisible(pressed("cookie")),
+		chromedp.Click(byTestID("affinity-url")),
+		chromedp.WaitVisible(pressed("url")),
+		chromedp.Click(byTestID("add-p5")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p5"] [data-testid="in-cart"]`)),
+	)
+	if err != nil {
+		t.Fatalf("switch to url affinity and add: %v", err)
+	}
+	loc, _ := chromedp.Run(step, chromedp.Location())
+	if u, err := url.Parse(loc); err != nil || u.Query().Get("sid") == "" {
+		t.Errorf("after an add in url affinity the page is %q, without a sid", loc)
+	}
+	err = chromedp.Do(step,
+		chromedp.Click(byTestID("affinity-ip")),
+		chromedp.WaitVisible(pressed("ip")),
+		chromedp.WaitVisible(byTestID("client-addr")),
+		screenshot(t, dir, "shop-sticky-ip"),
+	)
+	if err != nil {
+		t.Fatalf("switch to ip affinity: %v", err)
+	}
+	loc, _ = chromedp.Run(step, chromedp.Location())
+	note, _ := chromedp.Run(step, chromedp.Text(byTestID("affinity-note")))
+	if strings.Contains(loc, "sid=") {
+		t.Errorf("after leaving url affinity the page %s still carries the sid", loc)
+	}
+	if !strings.Contains(note, "nginx sees this browser as 1") || !strings.Contains(note, "land on the same replica") {
+		t.Errorf("the ip-affinity note says %q", note)
+	}
+	err = chromedp.Do(step,
+		chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(byTestID("client-addr")),
+		viewportShot(t, dir, "shop-sticky-ip-phone"),
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Click(byTestID("affinity-cookie")),
+		chromedp.WaitVisible(pressed("cookie")),
+	)
+	if err != nil {
+		t.Fatalf("back to cookie affinity: %v", err)
+	}
+	t.Logf("toggled cookie -> url -> ip -> cookie; ip note: %q", note)
+}
