@@ -149,6 +149,20 @@ func TestURLAffinityWithoutCookies(t *testing.T) {
 	if len(created) < 2 {
 		t.Errorf("six new sessions were all created on %v; without a sid nginx should spread them", created)
 	}
+
+	// nginx's access log names the paths, never the query with the sid.
+	logs, err := service(t, "lb").Logs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	raw, _ := io.ReadAll(logs)
+	if strings.Contains(string(raw), first.cart.SID) || strings.Contains(string(raw), "sid=") {
+		t.Errorf("nginx's log holds a session ID")
+	}
+	if !strings.Contains(string(raw), `"POST /api/cart/items"`) {
+		t.Errorf("nginx's log does not list the adds at all; the check above proves nothing")
+	}
 }
 
 // ipHashIndex is nginx's ip_hash for an IPv4 address (ngx_http_upstream_ip_hash_module.c):
