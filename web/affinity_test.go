@@ -76,7 +76,7 @@ func TestSIDIsIgnoredOutsideURLAffinity(t *testing.T) {
 		{"cookie affinity", "mode=sticky&affinity=cookie"},
 		{"ip affinity", "mode=sticky&affinity=ip"},
 		{"default affinity", "mode=sticky"},
-		{"redis mode with url affinity", "mode=jwt&affinity=url"},
+		{"jwt mode with url affinity", "mode=jwt&affinity=url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClient(t, srv, session.Sticky)
