@@ -73,6 +73,11 @@ func TestAdminSimulator(t *testing.T) {
 		{"jwt", `{"clients":30,"mode":"jwt","sessions":"mixed","seconds":8,"max_requests":600}`, 1.2, 0},
 		{"sticky cookie, mixed sessions", `{"clients":30,"mode":"sticky","affinity":"cookie","sessions":"mixed","seconds":8,"max_requests":600}`, 3, 0},
 		{"sticky cookie, long sessions", `{"clients":12,"mode":"sticky","affinity":"cookie","sessions":"long","seconds":8,"max_requests":600}`, 3, 0},
+		{"sticky url, mixed sessions", `{"clients":30,"mode":"sticky","affinity":"url","sessions":"mixed","seconds":8,"max_requests":600}`, 3, 0},
+		// Each client its own X-Forwarded-For: they spread (not all on one).
+		{"sticky ip, 30 addresses", `{"clients":30,"mode":"sticky","affinity":"ip","sessions":"mixed","seconds":8,"max_requests":600}`, 2.5, 0},
+		// Every client from one address, as browsers behind Docker's gateway.
+		{"sticky ip, one address", `{"clients":30,"mode":"sticky","affinity":"ip","one_address":true,"sessions":"mixed","seconds":8,"max_requests":600}`, 3, 3},
 	}
 	for _, c := range cases {
 		st := runSimulation(t, c.body)

@@ -34,10 +34,14 @@ type Page struct {
 	RequestID string
 	// Path is the path of this page; forms send it back as return_to.
 	Path string
-	// SID is the session ID to carry in the URL of every link and form
-	// action as the query parameter sid (sticky mode with url affinity, for
-	// clients without cookies), or "" to leave URLs alone.
-	SID string
+	// LinkQuery is the encoded query string (without "?") that every link
+	// and form action carries, e.g. "affinity=url&mode=sticky&sid=app2.…"
+	// in sticky mode with url affinity, so a client without cookies keeps
+	// its mode and session; "" leaves URLs alone.
+	LinkQuery string
+	// ClientAddr is the client address nginx saw and hashed to pick the
+	// replica, shown in sticky mode with ip affinity; "" shows nothing.
+	ClientAddr string
 }
 
 // ModeOption is one choice of the session-mode toggle.

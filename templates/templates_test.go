@@ -579,11 +579,11 @@ func TestEscapesUserText(t *testing.T) {
 	}
 }
 
-func TestSIDInLinks(t *testing.T) {
+func TestLinkQueryInLinks(t *testing.T) {
 	m := sampleCart()
-	m.Page.SID = "abc/+="
+	m.Page.LinkQuery = "affinity=url&mode=sticky&sid=app3.abc"
 	d := render(t, CartPage(m))
-	const q = "?sid=abc%2F%2B%3D"
+	const q = "?affinity=url&mode=sticky&sid=app3.abc"
 	for id, want := range map[string]string{"cart-link": "/cart" + q, "home-link": "/" + q, "continue-shopping": "/" + q} {
 		if got := attr(d.one(id), "href"); got != want {
 			t.Errorf("%s href %q, want %q", id, got, want)
@@ -597,12 +597,21 @@ func TestSIDInLinks(t *testing.T) {
 			t.Errorf("remove form action %q", got)
 		}
 	}
+	// A path that has a query already gets the carried one after '&'.
+	shop := sampleShop()
+	shop.Page.LinkQuery = "affinity=url&mode=sticky"
+	shop.Products[0].IdempotencyKey = "k0123456789"
+	sd := render(t, ShopPage(shop))
+	p := shop.Products[0]
+	if got, want := attr(sd.one("add-form-"+p.ID), "action"), addPath(p)+"&affinity=url&mode=sticky"; got != want {
+		t.Errorf("add form action %q, want %q", got, want)
+	}
 
-	// Without a SID, no URL carries one.
+	// Without a LinkQuery, no URL carries a sid.
 	plain := render(t, CartPage(sampleCart()))
 	walk(plain.root, func(n *html.Node) {
 		if u := attr(n, "href") + attr(n, "action"); strings.Contains(u, "sid=") {
-			t.Errorf("<%s> carries a sid without SID: %s", n.Data, u)
+			t.Errorf("<%s> carries a sid without LinkQuery: %s", n.Data, u)
 		}
 	})
 }

@@ -500,12 +500,12 @@ func (a *admin) inspections(r *http.Request) []session.Inspection {
 // inspectOnPeer asks the replica that issued the sticky session to show it.
 func (a *admin) inspectOnPeer(r *http.Request, fallback session.Inspection) session.Inspection {
 	base, ok := a.Peers[fallback.Replica]
-	c, err := r.Cookie(memstore.CookieName)
-	if !ok || err != nil {
+	id := memstore.RequestID(r)
+	if !ok || id == "" {
 		return fallback
 	}
 	var got session.Inspection
-	if err := a.cluster.call(r.Context(), http.MethodPost, base+"/internal/session", map[string]string{"sticky": c.Value}, &got); err != nil {
+	if err := a.cluster.call(r.Context(), http.MethodPost, base+"/internal/session", map[string]string{"sticky": id}, &got); err != nil {
 		_, detail := describeFailure(err)
 		fallback.Where = fmt.Sprintf("The session lives only in the memory of %s, which %s.", fallback.Replica, detail)
 		return fallback

@@ -43,6 +43,8 @@ func classify(err error) *httpError {
 		return &httpError{http.StatusBadRequest, "That did not work", inv.Message}
 	case errors.As(err, &nic):
 		return &httpError{http.StatusNotFound, "Not in your cart", nic.Error()}
+	case errors.As(err, &ic) && ic.InURL:
+		return &httpError{http.StatusBadRequest, "Session link rejected", ic.Error() + " The links on this page start a new session."}
 	case errors.As(err, &ic):
 		return &httpError{http.StatusBadRequest, "Session cookie rejected", ic.Error() + " It has been removed; reload the page to start a new session."}
 	case errors.As(err, &tl):
@@ -70,7 +72,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.WarnContext(r.Context(), "session store unavailable", "request_id", info(r).RequestID, "err", err)
 	}
 	var ic *session.InvalidCookieError
-	if errors.As(err, &ic) {
+	if errors.As(err, &ic) && !ic.InURL {
 		http.SetCookie(w, session.Expire(r, ic.Cookie))
 	}
 	if wantsJSON(r) {

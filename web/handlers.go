@@ -37,10 +37,14 @@ func (st Stores) load(r *http.Request) (session.Store, *session.Session, error) 
 		var ic *session.InvalidCookieError
 		if errors.As(err, &ic) {
 			ri.SessionEvent = session.EventLost
+			ri.SID = ""
 		}
 		return store, nil, err
 	}
 	ri.SessionHash, ri.SessionEvent, ri.Expires = sess.Hash(), sess.Event, sess.Expires
+	if session.IDInURL(r) {
+		ri.SID = sess.ID
+	}
 	return store, sess, nil
 }
 
@@ -73,7 +77,11 @@ func save(store session.Store, w http.ResponseWriter, r *http.Request, sess *ses
 	if err != nil {
 		return err
 	}
-	info(r).SessionHash, info(r).Expires = sess.Hash(), sess.Expires
+	ri := info(r)
+	ri.SessionHash, ri.Expires = sess.Hash(), sess.Expires
+	if session.IDInURL(r) {
+		ri.SID = sess.ID
+	}
 	return nil
 }
 
@@ -349,7 +357,9 @@ func handleForm(stores Stores, log *slog.Logger, build func(r *http.Request) (ch
 		if !res.replayed {
 			setFlash(w, r, res.flash, res.arg)
 		}
-		http.Redirect(w, r, safeReturn(r), http.StatusSeeOther)
+		// The page after the form carries the session on, as every link of
+		// the form's page did (affinity url).
+		http.Redirect(w, r, withQuery(safeReturn(r), linkQuery(info(r))), http.StatusSeeOther)
 	})
 }
 
@@ -395,16 +405,28 @@ func handleModeForm(log *slog.Logger) http.Handler {
 			writeError(w, r, log, badRequest("Choose sticky, redis or jwt mode."))
 			return
 		}
-		setPreference(w, r, "mode", string(m))
+		// What the next page uses: the chosen mode, and the chosen affinity
+		// or the one this request had.
+		next := *info(r)
+		next.Mode = m
 		if a := r.PostFormValue("affinity"); a != "" {
 			if !validAffinity(a) {
 				writeError(w, r, log, badRequest("Choose cookie, url or ip affinity."))
 				return
 			}
+			next.Affinity = a
 			setPreference(w, r, "affinity", a)
 		}
-		setFlash(w, r, "mode", string(m))
-		http.Redirect(w, r, safeReturn(r), http.StatusSeeOther)
+		setPreference(w, r, "mode", string(m))
+		if a := r.PostFormValue("affinity"); a != "" && m == session.Sticky {
+			setFlash(w, r, "affinity", a)
+		} else {
+			setFlash(w, r, "mode", string(m))
+		}
+		// Switching into url affinity (or staying there) carries the mode,
+		// the technique and any session the page already carried, so a
+		// client without cookies keeps them; switching away carries nothing.
+		http.Redirect(w, r, withQuery(safeReturn(r), linkQuery(&next)), http.StatusSeeOther)
 	})
 }
 
@@ -415,12 +437,15 @@ func setPreference(w http.ResponseWriter, r *http.Request, name, value string) {
 
 // cartJSON is the body of every cart answer of the API.
 type cartJSON struct {
-	Mode       string         `json:"mode"`
-	Replica    string         `json:"replica"`
-	User       string         `json:"user"`
-	Session    string         `json:"session"`
-	Event      string         `json:"session_event"`
-	Degraded   string         `json:"degraded,omitempty"`
+	Mode     string `json:"mode"`
+	Replica  string `json:"replica"`
+	User     string `json:"user"`
+	Session  string `json:"session"`
+	Event    string `json:"session_event"`
+	Degraded string `json:"degraded,omitempty"`
+	// SID is the session ID, in sticky mode with url affinity only: the
+	// client sends it back as the query parameter sid.
+	SID        string         `json:"sid,omitempty"`
 	ExpiresAt  *time.Time     `json:"expires_at,omitempty"`
 	Items      []cartItemJSON `json:"items"`
 	Count      int            `json:"count"`
@@ -438,7 +463,7 @@ func newCartJSON(r *http.Request, sess *session.Session) cartJSON {
 	ri := info(r)
 	out := cartJSON{
 		Mode: string(ri.Mode), Replica: ri.Replica, User: sess.User,
-		Session: sess.Hash(), Event: string(sess.Event), Degraded: sess.Degraded,
+		Session: sess.Hash(), Event: string(sess.Event), Degraded: sess.Degraded, SID: ri.SID,
 		Items: []cartItemJSON{}, Count: sess.Cart.Count(), TotalCents: sess.Cart.TotalCents(),
 	}
 	if !sess.Expires.IsZero() && sess.ID != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -36,6 +37,14 @@ type requestInfo struct {
 	Describe string
 	// Expires is when the session ends if idle (zero when unknown).
 	Expires time.Time
+	// SID is the sticky session ID this request's links carry in sticky
+	// mode with url affinity: the one the request sent until the session is
+	// loaded, then the stored one ("" while there is none). Always "" in
+	// the other techniques and modes.
+	SID string
+	// ClientAddr is the client address nginx used to pick the replica
+	// (X-Real-IP, its $remote_addr after the realip module), or "".
+	ClientAddr string
 	// WriteStrategy is how a change to the session is saved: writeSafe,
 	// or writeNaive when the request asked for it in redis mode.
 	WriteStrategy string
@@ -131,6 +140,15 @@ func withRequestInfo(replica string, defaultMode session.Mode, log *slog.Logger)
 				ri.Affinity = v[0]
 			}
 			h.Set("X-Session-Mode", string(ri.Mode))
+			if h.Get("Referrer-Policy") == "" {
+				// A page's URL may carry its session ID (affinity url):
+				// never send it to another site, nor to this one, as Referer.
+				h.Set("Referrer-Policy", "no-referrer")
+			}
+			if a, err := netip.ParseAddr(r.Header.Get("X-Real-IP")); err == nil {
+				ri.ClientAddr = a.Unmap().String()
+			}
+			r = carrySID(r, ri)
 			strategy, err := writeStrategy(r, ri.Mode)
 			if err != nil {
 				writeError(w, r, log, err)
@@ -143,6 +161,29 @@ func withRequestInfo(replica string, defaultMode session.Mode, log *slog.Logger)
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// carrySID decides where the request's sticky session ID travels. In
+// sticky mode with url affinity it is the query parameter sid, and the
+// request is marked for the store to read it there (and to set no cookie).
+// In every other mode and technique a sid parameter is removed from the
+// request before any handler sees it, so a session ID cannot be planted
+// through a link.
+func carrySID(r *http.Request, ri *requestInfo) *http.Request {
+	q := r.URL.Query()
+	if ri.Mode == session.Sticky && ri.Affinity == affinityURL {
+		ri.SID = q.Get(session.URLParam)
+		return session.WithIDInURL(r)
+	}
+	if _, ok := q[session.URLParam]; !ok {
+		return r
+	}
+	q.Del(session.URLParam)
+	u := *r.URL
+	u.RawQuery = q.Encode()
+	r.URL = &u
+	r.RequestURI = u.RequestURI()
+	return r
 }
 
 func validAffinity(s string) bool {

@@ -30,6 +30,7 @@ func pageModel(r *http.Request, title string, sess *session.Session) templates.P
 		Affinity:  ri.Affinity,
 		RequestID: ri.RequestID,
 		Path:      r.URL.Path,
+		LinkQuery: linkQuery(ri),
 		Session: templates.SessionInfo{
 			Hash:  ri.SessionHash,
 			Event: string(ri.SessionEvent),
@@ -39,6 +40,9 @@ func pageModel(r *http.Request, title string, sess *session.Session) templates.P
 	if ri.SessionHash != "" && !ri.Expires.IsZero() {
 		p.Session.Ends = "in " + humanDuration(time.Until(ri.Expires))
 		p.Session.EndsTitle = ri.Expires.UTC().Format("2006-01-02 15:04:05 UTC") + " if idle"
+	}
+	if ri.Mode == session.Sticky && ri.Affinity == affinityIP {
+		p.ClientAddr = ri.ClientAddr
 	}
 	for _, o := range modeOptions {
 		o.Selected = o.Value == p.Mode
@@ -56,6 +60,33 @@ func pageModel(r *http.Request, title string, sess *session.Session) templates.P
 		}
 	}
 	return p
+}
+
+// linkQuery returns the query every link, form action and redirect of a
+// page carries so that a client without cookies keeps its mode, technique
+// and session: in sticky mode with url affinity mode, affinity and, once
+// the session exists, sid; "" in every other case.
+func linkQuery(ri *requestInfo) string {
+	if ri.Mode != session.Sticky || ri.Affinity != affinityURL {
+		return ""
+	}
+	v := url.Values{"mode": {string(session.Sticky)}, "affinity": {affinityURL}}
+	if ri.SID != "" {
+		v.Set(session.URLParam, ri.SID)
+	}
+	return v.Encode()
+}
+
+// withQuery appends the encoded query q to path ("" leaves path alone).
+func withQuery(path, q string) string {
+	switch {
+	case q == "":
+		return path
+	case strings.Contains(path, "?"):
+		return path + "&" + q
+	default:
+		return path + "?" + q
+	}
 }
 
 // sessionNotice explains a session that was lost or expired, so the person
@@ -124,6 +155,16 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *templates.Flash {
 		return &templates.Flash{Kind: "success", Message: "Signed in as " + arg + ". Your session got a new ID, as it should on sign-in."}
 	case "signed-out":
 		return &templates.Flash{Kind: "info", Message: "Signed out. The old session was ended and a new one started."}
+	case "affinity":
+		switch arg {
+		case affinityURL:
+			return &templates.Flash{Kind: "info", Message: "Sticky mode now finds your replica by the URL: the session ID rides in every link, no cookie needed. It is a new session, apart from the cookie one."}
+		case affinityIP:
+			return &templates.Flash{Kind: "info", Message: "Sticky mode now finds your replica by your address: nginx hashes it. The session ID itself is still in a cookie."}
+		case affinityCookie:
+			return &templates.Flash{Kind: "info", Message: "Sticky mode now finds your replica by nginx's lb_route cookie."}
+		}
+		return nil
 	case "mode":
 		return &templates.Flash{Kind: "info", Message: "This browser now uses " + arg + " mode. Each mode keeps its own session and cart."}
 	}

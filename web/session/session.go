@@ -5,6 +5,7 @@
 package session
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -272,9 +273,15 @@ type InvalidCookieError struct {
 	Cookie string
 	// Reason says what is wrong, as a sentence.
 	Reason string
+	// InURL is set when the ID came from the query parameter URLParam of
+	// the request's URL rather than from the cookie.
+	InURL bool
 }
 
 func (e *InvalidCookieError) Error() string {
+	if e.InURL {
+		return fmt.Sprintf("The session ID in this link (query parameter %q) was not accepted: %s", URLParam, e.Reason)
+	}
 	return fmt.Sprintf("Your session cookie %q was not accepted: %s", e.Cookie, e.Reason)
 }
 
@@ -352,4 +359,23 @@ type Inspection struct {
 // request's session.
 type Inspector interface {
 	Inspect(r *http.Request) Inspection
+}
+
+// URLParam is the query parameter that carries a sticky session's ID when
+// the session travels in URLs (affinity url, for clients without cookies).
+const URLParam = "sid"
+
+type idInURLKey struct{}
+
+// WithIDInURL returns r marked so that a store that supports it reads the
+// session ID from the query parameter URLParam instead of its cookie, and
+// sets no cookie: the session travels in the URLs of the pages alone.
+func WithIDInURL(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), idInURLKey{}, true))
+}
+
+// IDInURL reports whether r was marked by WithIDInURL.
+func IDInURL(r *http.Request) bool {
+	v, _ := r.Context().Value(idInURLKey{}).(bool)
+	return v
 }

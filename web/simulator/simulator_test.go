@@ -1,4 +1,4 @@
-package simulator
+package simulator_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/jwtstore"
 	"github.com/sessiondemo/shop/web/session/memstore"
+	"github.com/sessiondemo/shop/web/simulator"
 )
 
 // fakeLB stands in for nginx in front of three real replicas (web.NewHandler
@@ -102,33 +103,33 @@ func (lb *fakeLB) forwardedValues() map[string]int {
 }
 
 func TestValidate(t *testing.T) {
-	good := Config{Target: "http://lb"}
+	good := simulator.Config{Target: "http://lb"}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("a config with only a target: %v", err)
 	}
 	d := good.WithDefaults()
-	if d.Clients != DefaultClients || d.Mode != "redis" || d.Sessions != ProfileShort || d.Duration != DefaultDuration || d.MaxRequests != DefaultMaxRequests || d.Affinity != "" {
+	if d.Clients != simulator.DefaultClients || d.Mode != "redis" || d.Sessions != simulator.ProfileShort || d.Duration != simulator.DefaultDuration || d.MaxRequests != simulator.DefaultMaxRequests || d.Affinity != "" {
 		t.Errorf("defaults: %+v", d)
 	}
-	if d := (Config{Target: "http://lb/", Mode: "sticky"}).WithDefaults(); d.Affinity != "cookie" || d.Target != "http://lb" {
+	if d := (simulator.Config{Target: "http://lb/", Mode: "sticky"}).WithDefaults(); d.Affinity != "cookie" || d.Target != "http://lb" {
 		t.Errorf("sticky defaults: affinity %q, target %q", d.Affinity, d.Target)
 	}
 	for _, tc := range []struct {
 		name string
-		cfg  Config
+		cfg  simulator.Config
 		want string
 	}{
-		{"no target", Config{}, "target is missing"},
-		{"not a URL", Config{Target: "lb:80"}, "not an http:// or https:// URL"},
-		{"a path", Config{Target: "http://lb/api"}, "base URL only"},
-		{"too many clients", Config{Target: "http://lb", Clients: 201}, "from 1 to 200, not 201"},
-		{"negative clients", Config{Target: "http://lb", Clients: -1}, "from 1 to 200, not -1"},
-		{"mode", Config{Target: "http://lb", Mode: "memcached"}, `no session mode "memcached"`},
-		{"affinity", Config{Target: "http://lb", Mode: "sticky", Affinity: "dns"}, `no affinity technique "dns"`},
-		{"profile", Config{Target: "http://lb", Sessions: "endless"}, `no session profile "endless"`},
-		{"too long", Config{Target: "http://lb", Duration: 3 * time.Minute}, "at most 2m0s, not 3m0s"},
-		{"too many requests", Config{Target: "http://lb", MaxRequests: 50001}, "from 1 to 50000, not 50001"},
-		{"naive jwt", Config{Target: "http://lb", Mode: "jwt", Naive: true}, "only in redis mode"},
+		{"no target", simulator.Config{}, "target is missing"},
+		{"not a URL", simulator.Config{Target: "lb:80"}, "not an http:// or https:// URL"},
+		{"a path", simulator.Config{Target: "http://lb/api"}, "base URL only"},
+		{"too many clients", simulator.Config{Target: "http://lb", Clients: 201}, "from 1 to 200, not 201"},
+		{"negative clients", simulator.Config{Target: "http://lb", Clients: -1}, "from 1 to 200, not -1"},
+		{"mode", simulator.Config{Target: "http://lb", Mode: "memcached"}, `no session mode "memcached"`},
+		{"affinity", simulator.Config{Target: "http://lb", Mode: "sticky", Affinity: "dns"}, `no affinity technique "dns"`},
+		{"profile", simulator.Config{Target: "http://lb", Sessions: "endless"}, `no session profile "endless"`},
+		{"too long", simulator.Config{Target: "http://lb", Duration: 3 * time.Minute}, "at most 2m0s, not 3m0s"},
+		{"too many requests", simulator.Config{Target: "http://lb", MaxRequests: 50001}, "from 1 to 50000, not 50001"},
+		{"naive jwt", simulator.Config{Target: "http://lb", Mode: "jwt", Naive: true}, "only in redis mode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -138,40 +139,21 @@ func TestValidate(t *testing.T) {
 			if !strings.HasSuffix(err.Error(), ".") || strings.ToUpper(err.Error()[:1]) != err.Error()[:1] {
 				t.Errorf("%q is not a sentence", err)
 			}
-			if _, err := Run(context.Background(), tc.cfg, nil); err == nil {
+			if _, err := simulator.Run(context.Background(), tc.cfg, nil); err == nil {
 				t.Error("Run accepted the config")
 			}
 		})
 	}
 	// Two problems are both told.
-	err := Config{Target: "http://lb", Clients: 500, Mode: "x"}.Validate()
+	err := simulator.Config{Target: "http://lb", Clients: 500, Mode: "x"}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "clients") || !strings.Contains(err.Error(), "mode") {
 		t.Errorf("two problems: %v", err)
 	}
 }
 
-func TestMaxMean(t *testing.T) {
-	for _, tc := range []struct {
-		counts []int
-		want   float64
-	}{
-		{nil, 0},
-		{[]int{0, 0, 0}, 0},
-		{[]int{10, 10, 10}, 1},
-		{[]int{30, 0, 0}, 3},
-		{[]int{30}, 1},
-		{[]int{20, 10, 0}, 2},
-		{[]int{12, 10, 8}, 1.2},
-	} {
-		if got := maxMean(tc.counts); fmt.Sprintf("%.6f", got) != fmt.Sprintf("%.6f", tc.want) {
-			t.Errorf("maxMean(%v) = %v, want %v", tc.counts, got, tc.want)
-		}
-	}
-}
-
 // sumRequests checks that the per-replica requests add up to the total
 // (every answer of the fake replicas names its replica).
-func sumRequests(t *testing.T, res Result) {
+func sumRequests(t *testing.T, res simulator.Result) {
 	t.Helper()
 	sum, sessions := 0, 0
 	for _, rl := range res.PerReplica {
@@ -188,9 +170,9 @@ func sumRequests(t *testing.T, res Result) {
 
 func TestRunRespectsMaxRequests(t *testing.T) {
 	_, srv := newFakeLB(t, true)
-	for _, profile := range []string{ProfileShort, ProfileMixed, ProfileLong} {
+	for _, profile := range []string{simulator.ProfileShort, simulator.ProfileMixed, simulator.ProfileLong} {
 		t.Run(profile, func(t *testing.T) {
-			res, err := Run(context.Background(), Config{Target: srv.URL, Clients: 20, Mode: "jwt", Sessions: profile, MaxRequests: 150, Duration: 20 * time.Second}, nil)
+			res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 20, Mode: "jwt", Sessions: profile, MaxRequests: 150, Duration: 20 * time.Second}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +190,7 @@ func TestRunRespectsMaxRequests(t *testing.T) {
 			if res.Carts.Checked == 0 || res.Carts.Kept != res.Carts.Checked || res.LostAdds != 0 {
 				t.Errorf("carts %+v, %d lost adds: jwt keeps every cart when one request runs at a time", res.Carts, res.LostAdds)
 			}
-			if profile == ProfileLong && res.Carts.Checked != 20 {
+			if profile == simulator.ProfileLong && res.Carts.Checked != 20 {
 				t.Errorf("long profile: %d carts checked, want one per client (20)", res.Carts.Checked)
 			}
 			if res.RequestsMaxMean < 1 || res.RequestsMaxMean > 1.3 {
@@ -221,11 +203,11 @@ func TestRunRespectsMaxRequests(t *testing.T) {
 func TestRunRespectsDuration(t *testing.T) {
 	_, srv := newFakeLB(t, true)
 	var (
-		calls    []Progress
+		calls    []simulator.Progress
 		mu       sync.Mutex
 		inflight atomic.Int32
 	)
-	progress := func(p Progress) {
+	progress := func(p simulator.Progress) {
 		if inflight.Add(1) > 1 {
 			t.Error("progress called concurrently")
 		}
@@ -236,7 +218,7 @@ func TestRunRespectsDuration(t *testing.T) {
 	}
 	const d = 1500 * time.Millisecond
 	start := time.Now()
-	res, err := Run(context.Background(), Config{Target: srv.URL, Clients: 30, Mode: "sticky", Sessions: ProfileLong, MaxRequests: 50000, Duration: d, Replicas: []string{"app1", "app2", "app3", "app4"}}, progress)
+	res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 30, Mode: "sticky", Sessions: simulator.ProfileLong, MaxRequests: 50000, Duration: d, Replicas: []string{"app1", "app2", "app3", "app4"}}, progress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,8 +250,8 @@ func TestRunRespectsDuration(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if n := len(calls); n == 0 || n > int(d/progressEvery)+2 {
-		t.Errorf("progress called %d times in %s, want at most %d", n, d, int(d/progressEvery)+2)
+	if n := len(calls); n == 0 || n > int(d/simulator.ProgressEvery)+2 {
+		t.Errorf("progress called %d times in %s, want at most %d", n, d, int(d/simulator.ProgressEvery)+2)
 	}
 	last := calls[len(calls)-1]
 	if !last.Done || last.Requests != res.Requests {
@@ -287,7 +269,7 @@ func TestRunStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := Run(ctx, Config{Target: srv.URL, Clients: 5, Mode: "jwt", Sessions: ProfileLong, Duration: time.Minute}, nil); err != nil {
+	if _, err := simulator.Run(ctx, simulator.Config{Target: srv.URL, Clients: 5, Mode: "jwt", Sessions: simulator.ProfileLong, Duration: time.Minute}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took > time.Second {
@@ -297,7 +279,7 @@ func TestRunStopsWithContext(t *testing.T) {
 
 func TestCartsLostWithoutAffinity(t *testing.T) {
 	_, srv := newFakeLB(t, false) // sticky mode, but the balancer pins nobody
-	res, err := Run(context.Background(), Config{Target: srv.URL, Clients: 10, Mode: "sticky", Sessions: ProfileShort, MaxRequests: 200, Duration: 20 * time.Second}, nil)
+	res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 10, Mode: "sticky", Sessions: simulator.ProfileShort, MaxRequests: 200, Duration: 20 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +296,7 @@ func TestForwardedFor(t *testing.T) {
 	for _, one := range []bool{true, false} {
 		t.Run(fmt.Sprintf("one address %v", one), func(t *testing.T) {
 			lb, srv := newFakeLB(t, true)
-			res, err := Run(context.Background(), Config{Target: srv.URL, Clients: 12, Mode: "sticky", Affinity: "ip", OneAddress: one, Sessions: ProfileLong, MaxRequests: 240, Duration: 20 * time.Second}, nil)
+			res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 12, Mode: "sticky", Affinity: "ip", OneAddress: one, Sessions: simulator.ProfileLong, MaxRequests: 240, Duration: 20 * time.Second}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -347,7 +329,7 @@ func TestForwardedFor(t *testing.T) {
 	}
 	// Without ip affinity, no X-Forwarded-For at all.
 	lb, srv := newFakeLB(t, true)
-	if _, err := Run(context.Background(), Config{Target: srv.URL, Clients: 3, Mode: "jwt", MaxRequests: 20}, nil); err != nil {
+	if _, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 3, Mode: "jwt", MaxRequests: 20}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if seen := lb.forwardedValues(); len(seen) != 1 || seen[""] == 0 {
@@ -380,7 +362,7 @@ func TestURLAffinityCarriesSID(t *testing.T) {
 		fmt.Fprintf(w, `{"sid":%q,"items":[]}`, sid)
 	}))
 	defer srv.Close()
-	res, err := Run(context.Background(), Config{Target: srv.URL, Clients: 1, Mode: "sticky", Affinity: "url", Sessions: ProfileShort, MaxRequests: 6, Duration: 10 * time.Second}, nil)
+	res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 1, Mode: "sticky", Affinity: "url", Sessions: simulator.ProfileShort, MaxRequests: 6, Duration: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +387,7 @@ func TestURLAffinityCarriesSID(t *testing.T) {
 // are reported once per session, and the run goes on.
 func TestURLAffinityWithoutSID(t *testing.T) {
 	_, srv := newFakeLB(t, true)
-	res, err := Run(context.Background(), Config{Target: srv.URL, Clients: 2, Mode: "sticky", Affinity: "url", MaxRequests: 40, Duration: 10 * time.Second}, nil)
+	res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 2, Mode: "sticky", Affinity: "url", MaxRequests: 40, Duration: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +412,7 @@ func TestErrorsAreCountedNotFatal(t *testing.T) {
 		io.WriteString(w, `{"items":[]}`)
 	}))
 	defer srv.Close()
-	res, err := Run(context.Background(), Config{Target: srv.URL, Clients: 4, Mode: "redis", MaxRequests: 100, Duration: 10 * time.Second}, nil)
+	res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 4, Mode: "redis", MaxRequests: 100, Duration: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +428,7 @@ func TestErrorsAreCountedNotFatal(t *testing.T) {
 func TestConcurrentAdds(t *testing.T) {
 	_, srv := newFakeLB(t, true)
 	for _, mode := range []string{"sticky", "jwt"} {
-		res, err := ConcurrentAdds(context.Background(), srv.URL, mode, 20, false, nil)
+		res, err := simulator.ConcurrentAdds(context.Background(), srv.URL, mode, 20, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -465,10 +447,10 @@ func TestConcurrentAdds(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ConcurrentAdds(context.Background(), srv.URL, "jwt", 0, false, nil); err == nil {
+	if _, err := simulator.ConcurrentAdds(context.Background(), srv.URL, "jwt", 0, false, nil); err == nil {
 		t.Error("0 adds accepted")
 	}
-	if _, err := ConcurrentAdds(context.Background(), srv.URL, "jwt", 5, true, nil); err == nil {
+	if _, err := simulator.ConcurrentAdds(context.Background(), srv.URL, "jwt", 5, true, nil); err == nil {
 		t.Error("naive jwt accepted")
 	}
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/sessiondemo/shop/web/session"
 )
 
-// CookieName is the cookie that carries a sticky session's ID.
+// CookieName is the cookie that carries a sticky session's ID. A request
+// marked with session.WithIDInURL carries it in the query parameter
+// session.URLParam instead, and gets no cookie.
 const CookieName = "sticky_sid"
 
 // The ID is "<replica>.<43 characters of base64url>", 256 random bits; the
@@ -108,25 +110,43 @@ func (s *Store) Len() int {
 	return len(s.sessions)
 }
 
+// requestID returns the session ID the request carries: the query
+// parameter session.URLParam when the request is marked so (affinity url),
+// the cookie otherwise. The other carrier is never read, so a session
+// travelling in URLs and one in the cookie stay apart.
+// RequestID returns the sticky session ID the request carries (in its URL
+// or its cookie, see session.WithIDInURL), or "".
+func RequestID(r *http.Request) string { return requestID(r) }
+
+func requestID(r *http.Request) string {
+	if session.IDInURL(r) {
+		return r.URL.Query().Get(session.URLParam)
+	}
+	if c, err := r.Cookie(CookieName); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
 // Load returns the request's session from memory.
 func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	now := s.now()
-	c, err := r.Cookie(CookieName)
-	if err != nil || c.Value == "" {
+	id := requestID(r)
+	if id == "" {
 		return session.New(session.EventCreated, now), nil
 	}
-	m := idPattern.FindStringSubmatch(c.Value)
+	m := idPattern.FindStringSubmatch(id)
 	if m == nil {
-		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
+		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues.", InURL: session.IDInURL(r)}
 	}
 	s.mu.Lock()
-	e, ok := s.sessions[c.Value]
+	e, ok := s.sessions[id]
 	if ok && s.timeouts.Ended(e.started, e.lastSeen, now) {
-		delete(s.sessions, c.Value)
+		delete(s.sessions, id)
 		s.mu.Unlock()
 		return session.New(session.EventExpired, now), nil
 	}
-	if _, swept := s.ended[c.Value]; !ok && swept {
+	if _, swept := s.ended[id]; !ok && swept {
 		s.mu.Unlock()
 		return session.New(session.EventExpired, now), nil
 	}
@@ -139,7 +159,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	e.lastSeen = now
 	sess := &session.Session{
 		Data:    e.data.Clone(),
-		ID:      c.Value,
+		ID:      id,
 		Event:   session.EventFound,
 		Started: e.started,
 		Expires: s.timeouts.Ends(e.started, now),
@@ -149,7 +169,9 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	return sess, nil
 }
 
-// Save stores a copy of the session in memory and sets its cookie.
+// Save stores a copy of the session in memory and sets its cookie, unless
+// the request carries its session in the URL: then the caller puts the
+// (possibly new) sess.ID into the links it hands out.
 func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
 	now := s.now()
 	renew, previous := sess.Renewing()
@@ -188,7 +210,9 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	sess.Expires = s.timeouts.Ends(sess.Started, now)
 	sess.ID = id
 	sess.Renewed()
-	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
+	if !session.IDInURL(r) {
+		http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
+	}
 	return nil
 }
 
@@ -203,12 +227,12 @@ func (s *Store) newID() (string, error) {
 // Inspect shows the request's in-memory entry, or which replica holds it.
 func (s *Store) Inspect(r *http.Request) session.Inspection {
 	in := session.Inspection{Mode: session.Sticky}
-	c, err := r.Cookie(CookieName)
-	if err != nil || c.Value == "" {
+	id := RequestID(r)
+	if id == "" {
 		in.Where = "This browser has no sticky session yet."
 		return in
 	}
-	m := idPattern.FindStringSubmatch(c.Value)
+	m := idPattern.FindStringSubmatch(id)
 	if m == nil {
 		in.Where = "The sticky session cookie is not an ID this shop issues."
 		return in
@@ -219,7 +243,7 @@ func (s *Store) Inspect(r *http.Request) session.Inspection {
 		return in
 	}
 	s.mu.Lock()
-	e, ok := s.sessions[c.Value]
+	e, ok := s.sessions[id]
 	var view any
 	if ok {
 		view = struct {

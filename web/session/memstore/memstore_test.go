@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -113,5 +114,34 @@ func TestAbsoluteTimeoutAndSweep(t *testing.T) {
 	r.Header.Set("Cookie", CookieName+"="+s2.ID)
 	if got, err := st.Load(r); err != nil || got.Event != session.EventExpired {
 		t.Errorf("swept session: %+v, %v; want expired", got, err)
+	}
+}
+
+func TestIDInURL(t *testing.T) {
+	st := New("app2", session.Timeouts{Idle: time.Hour})
+	s := session.New(session.EventCreated, time.Now())
+	w := httptest.NewRecorder()
+	if err := st.Save(w, session.WithIDInURL(httptest.NewRequest("POST", "/", nil)), s); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.Result().Cookies(); len(c) != 0 {
+		t.Errorf("a session in the URL got a cookie: %v", c)
+	}
+	// Read from the query parameter; the cookie is not consulted.
+	r := httptest.NewRequest("GET", "/?sid="+s.ID, nil)
+	r.AddCookie(&http.Cookie{Name: CookieName, Value: "app2." + strings.Repeat("c", 43)})
+	got, err := st.Load(session.WithIDInURL(r))
+	if err != nil || got.Event != session.EventFound || got.ID != s.ID {
+		t.Errorf("Load from the query: %+v, %v; want the saved session", got, err)
+	}
+	// An unmarked request reads the cookie, never the query.
+	plain, err := st.Load(httptest.NewRequest("GET", "/?sid="+s.ID, nil))
+	if err != nil || plain.Event != session.EventCreated {
+		t.Errorf("an unmarked request read the sid parameter: %+v, %v", plain, err)
+	}
+	_, err = st.Load(session.WithIDInURL(httptest.NewRequest("GET", "/?sid=app2.short", nil)))
+	var ic *session.InvalidCookieError
+	if !errors.As(err, &ic) || !ic.InURL || !strings.Contains(err.Error(), "query parameter") {
+		t.Errorf("a malformed sid gave %v, want an InvalidCookieError in the URL", err)
 	}
 }

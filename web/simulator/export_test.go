@@ -1,0 +1,4 @@
+package simulator
+
+// ProgressEvery exposes progressEvery to the external tests.
+const ProgressEvery = progressEvery
