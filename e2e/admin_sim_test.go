@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,15 +81,28 @@ func TestAdminSimulator(t *testing.T) {
 		// Every client from one address, as browsers behind Docker's gateway.
 		{"sticky ip, one address", `{"clients":30,"mode":"sticky","affinity":"ip","one_address":true,"sessions":"mixed","seconds":8,"max_requests":600}`, 3, 3},
 	}
+	table := "| run | requests per replica | requests max/mean | sessions max/mean | carts kept | errors |\n|---|---|---|---|---|---|\n"
 	for _, c := range cases {
 		st := runSimulation(t, c.body)
 		t.Logf("%s: %s", c.name, describeRun(st))
+		var per []string
+		for _, l := range st.Result.PerReplica {
+			per = append(per, fmt.Sprintf("%s %d", l.Replica, l.Requests))
+		}
+		table += fmt.Sprintf("| %s | %s | %.2f | %.2f | %d of %d | %d |\n", c.name, strings.Join(per, ", "),
+			st.Result.RequestsMaxMean, st.Result.SessionsMaxMean, st.Result.Carts.Kept, st.Result.Carts.Checked, st.Result.Errors)
 		r := st.Result
 		if r.Requests < 200 || r.Errors > 0 || r.Carts.Lost > 0 {
 			t.Errorf("%s: %d requests, %d errors %v, %d carts lost: want a few hundred requests, no errors, no carts lost", c.name, r.Requests, r.Errors, r.ErrorSamples, r.Carts.Lost)
 		}
 		if r.RequestsMaxMean > c.maxRatio+1e-9 || c.exact != 0 && r.RequestsMaxMean != c.exact {
 			t.Errorf("%s: requests max/mean %.2f, want at most %.2f", c.name, r.RequestsMaxMean, c.maxRatio)
+		}
+	}
+	// SIM_README=1 puts this run's table into the README.
+	if os.Getenv("SIM_README") == "1" && !t.Failed() {
+		if err := replaceBetweenMarkers("../README.md", "sim", table); err != nil {
+			t.Error(err)
 		}
 	}
 }

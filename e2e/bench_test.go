@@ -153,7 +153,7 @@ func BenchmarkReadThroughNginx(b *testing.B) {
 	table := perfTable(results)
 	b.Logf("\n%s\nwhere the CPU went during the run (all processes on this machine): %s", table, cpu)
 	if os.Getenv("PERF_README") == "1" {
-		if err := replaceBetweenMarkers("../README.md", table); err != nil {
+		if err := replaceBetweenMarkers("../README.md", "perf", table); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -169,18 +169,18 @@ func perfTable(r map[string]readResult) string {
 	return sb.String()
 }
 
-var perfMarkers = regexp.MustCompile(`(?s)(<!-- perf:begin -->\n).*?(<!-- perf:end -->)`)
-
-// replaceBetweenMarkers puts table between the perf markers of a file.
-func replaceBetweenMarkers(path, table string) error {
+// replaceBetweenMarkers puts table between the <!-- name:begin --> and
+// <!-- name:end --> markers of a file.
+func replaceBetweenMarkers(path, name, table string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if !perfMarkers.Match(b) {
-		return fmt.Errorf("%s has no <!-- perf:begin --> ... <!-- perf:end --> section", path)
+	markers := regexp.MustCompile(`(?s)<!-- ` + name + `:begin -->\n.*?<!-- ` + name + `:end -->`)
+	if !markers.Match(b) {
+		return fmt.Errorf("%s has no <!-- %s:begin --> ... <!-- %s:end --> section", path, name, name)
 	}
-	out := perfMarkers.ReplaceAllLiteral(b, []byte("<!-- perf:begin -->\n"+table+"<!-- perf:end -->"))
+	out := markers.ReplaceAllLiteral(b, []byte("<!-- "+name+":begin -->\n"+table+"<!-- "+name+":end -->"))
 	return os.WriteFile(path, out, 0o644)
 }
 

@@ -148,6 +148,8 @@ type CartModel struct {
 	Total string
 	// MaxQty is the largest quantity a line may hold.
 	MaxQty int
+	// ModeNote explains what this mode does to concurrent changes, or "".
+	ModeNote string
 }
 
 // ErrorModel is the view model of an error page.

@@ -328,3 +328,18 @@ func TestSimulatorControlsCheckTheirInput(t *testing.T) {
 		t.Errorf("500 concurrent adds = %d %s, want 400", resp.StatusCode, got)
 	}
 }
+
+func TestCartPageExplainsTheJWTLastWriter(t *testing.T) {
+	p := newReplicaPair(t)
+	for mode, want := range map[string]bool{"jwt": true, "sticky": false} {
+		resp, _ := do(t, "POST", p.app1.URL+"/api/cart/items?mode="+mode, `{"product_id":"p1"}`, map[string]string{"Content-Type": "application/json"})
+		var cookies []string
+		for _, c := range resp.Cookies() {
+			cookies = append(cookies, c.Name+"="+c.Value)
+		}
+		_, body := do(t, "GET", p.app1.URL+"/cart?mode="+mode, "", map[string]string{"Cookie": strings.Join(cookies, "; ")})
+		if got := strings.Contains(body, `data-testid="mode-note"`) && strings.Contains(body, "keeps the token that arrives last"); got != want {
+			t.Errorf("%s cart page explains the last writer: %v, want %v", mode, got, want)
+		}
+	}
+}

@@ -276,6 +276,10 @@ func handleShopPage(stores Stores, log *slog.Logger) http.Handler {
 	})
 }
 
+// jwtLastWriterNote says, on the cart page in jwt mode, what the token
+// does to changes made at the same moment (measured on the admin page).
+const jwtLastWriterNote = "In JWT mode this cart travels in your cookie, and each change answers with a new token. Two changes at the same moment (two tabs, a double click) both start from the same token; the browser keeps the token that arrives last, so the other change is lost. The admin page's \"20 concurrent adds\" measures it: the server-side modes keep all 21 items, JWT keeps a couple."
+
 // handleCartPage serves GET /cart.
 func handleCartPage(stores Stores, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -289,6 +293,9 @@ func handleCartPage(stores Stores, log *slog.Logger) http.Handler {
 			Count:  sess.Cart.Count(),
 			Total:  cart.FormatCents(sess.Cart.TotalCents()),
 			MaxQty: cart.MaxQty,
+		}
+		if info(r).Mode == session.JWT {
+			m.ModeNote = jwtLastWriterNote
 		}
 		m.Page.Flash = takeFlash(w, r)
 		for _, l := range sess.Cart.Lines {
