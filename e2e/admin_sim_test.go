@@ -74,7 +74,9 @@ func TestAdminSimulator(t *testing.T) {
 		{"redis", `{"clients":30,"mode":"redis","sessions":"mixed","seconds":8,"max_requests":600}`, 1.2, 0},
 		{"jwt", `{"clients":30,"mode":"jwt","sessions":"mixed","seconds":8,"max_requests":600}`, 1.2, 0},
 		{"sticky cookie, mixed sessions", `{"clients":30,"mode":"sticky","affinity":"cookie","sessions":"mixed","seconds":8,"max_requests":600}`, 3, 0},
-		{"sticky cookie, long sessions", `{"clients":12,"mode":"sticky","affinity":"cookie","sessions":"long","seconds":8,"max_requests":600}`, 3, 0},
+		// Twelve clients, each with one session at its own pace for 5 s:
+		// the sessions spread evenly, the requests drift apart.
+		{"sticky cookie, long sessions", `{"clients":12,"mode":"sticky","affinity":"cookie","sessions":"long","seconds":5,"max_requests":3000}`, 3, 0},
 		{"sticky url, mixed sessions", `{"clients":30,"mode":"sticky","affinity":"url","sessions":"mixed","seconds":8,"max_requests":600}`, 3, 0},
 		// Each client its own X-Forwarded-For: they spread (not all on one).
 		{"sticky ip, 30 addresses", `{"clients":30,"mode":"sticky","affinity":"ip","sessions":"mixed","seconds":8,"max_requests":600}`, 2.5, 0},

@@ -230,7 +230,7 @@ func TestAdminHangShowsBothAttempts(t *testing.T) {
 			if len(es) == 2 && (es[0].Replica == "app2") != (es[1].Replica == "app2") {
 				for _, e := range es {
 					if e.Replica == "app2" && e.Status == 499 {
-						retried = append(retried, fmt.Sprintf("%s: %s %d (%.0f ms) and %s %d", id[:8], es[0].Replica, es[0].Status, es[0].DurationMS, es[1].Replica, es[1].Status))
+						retried = append(retried, fmt.Sprintf("%s: %s %d after %.0f ms, %s %d after %.0f ms", id[:8], es[0].Replica, es[0].Status, es[0].DurationMS, es[1].Replica, es[1].Status, es[1].DurationMS))
 					}
 				}
 			}

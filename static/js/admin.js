@@ -84,7 +84,9 @@
   // animate draws a dot along the path a request took.
   function animate(e) {
     if (document.hidden || dots.children.length > 40) return;
-    var stops = [nodeXY("browser"), nodeXY(e.lb || "lb"), nodeXY(e.replica)];
+    var b = nodeXY("browser");
+    // Start under the "browsers" pill, not on its label.
+    var stops = [b && [b[0], b[1] + 16], nodeXY(e.lb || "lb"), nodeXY(e.replica)];
     if (e.mode === "redis" && e.status < 500) stops.push(nodeXY("redis"));
     if (stops.some(function (p) { return !p; })) return;
     var c = document.createElementNS(svgNS, "circle");
