@@ -81,6 +81,9 @@ func TestNaiveVersusSafeWrites(t *testing.T) {
 		}
 		t.Logf("%s: %d sent, %d acknowledged, %d of %d in the cart (%d lost), answers %v, replicas %v",
 			mode, res.Sent, res.Acknowledged, res.InCart, 1+res.Acknowledged, res.Lost(), res.Statuses, res.Replicas)
+		if mode == "sticky" && (res.Lost() != 0 || res.Acknowledged != n) {
+			t.Errorf("sticky: %d acknowledged, %d lost; want all %d acknowledged and none lost", res.Acknowledged, res.Lost(), n)
+		}
 	}
 }
 

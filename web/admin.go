@@ -60,6 +60,8 @@ type admin struct {
 	// hungUntil is when a hang asked by the admin ends (Unix nanoseconds).
 	hungUntil atomic.Int64
 	sims      *simulations
+	// streams holds a token per open event stream.
+	streams chan struct{}
 }
 
 func newAdmin(o Admin, replica string, stores Stores, logger *slog.Logger) *admin {
@@ -76,6 +78,7 @@ func newAdmin(o Admin, replica string, stores Stores, logger *slog.Logger) *admi
 		timeout: 800 * time.Millisecond,
 	}
 	a.sims = newSimulations(replica)
+	a.streams = make(chan struct{}, maxEventStreams)
 	return a
 }
 
@@ -165,8 +168,10 @@ func (a *admin) credentialsOK(user, password string) bool {
 	if a.Password == "" {
 		return false
 	}
-	u := subtle.ConstantTimeCompare([]byte(user), []byte(a.User))
-	p := subtle.ConstantTimeCompare([]byte(password), []byte(a.Password))
+	// Compare hashes, so not even the lengths leak through the timing.
+	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+	u := subtle.ConstantTimeCompare(hash(user), hash(a.User))
+	p := subtle.ConstantTimeCompare(hash(password), hash(a.Password))
 	return u&p == 1
 }
 
@@ -206,6 +211,19 @@ func (a *admin) requireAdmin(next http.Handler) http.Handler {
 	})
 }
 
+// requirePassword refuses a control between replicas when no admin
+// password is set: the token is then derived from "", which anyone can
+// compute, so only the read-only internal calls stay open.
+func (a *admin) requirePassword(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.Password == "" {
+			writeError(w, r, a.logger, &httpError{http.StatusForbidden, "Controls are off", "The admin controls are off on this replica: ADMIN_PASSWORD is not set."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // requireInternal refuses calls without the replicas' shared token.
 func (a *admin) requireInternal(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -234,8 +252,12 @@ func (a *admin) addRoutes(mux *http.ServeMux) {
 	a.addSimulationRoutes(mux)
 
 	mux.Handle("GET /internal/requests", a.requireInternal(http.HandlerFunc(a.handleInternalRequests)))
-	mux.Handle("POST /internal/crash", a.requireInternal(http.HandlerFunc(a.handleInternalCrash)))
-	mux.Handle("POST /internal/hang", a.requireInternal(http.HandlerFunc(a.handleInternalHang)))
+	mux.Handle("POST /internal/crash", a.requireInternal(a.requirePassword(http.HandlerFunc(a.handleInternalCrash))))
+	mux.Handle("POST /internal/hang", a.requireInternal(a.requirePassword(http.HandlerFunc(a.handleInternalHang))))
+	// Anything else under /internal/ (a wrong method included) is not found.
+	mux.Handle("/internal/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, a.logger, &httpError{http.StatusNotFound, "Page not found", "There is nothing at " + truncate(r.URL.Path, 60) + "."})
+	}))
 	mux.Handle("POST /internal/session", a.requireInternal(http.HandlerFunc(a.handleInternalSession)))
 	for path, allow := range map[string]string{
 		"/admin":                           "GET",
@@ -289,6 +311,10 @@ const eventInterval = 500 * time.Millisecond
 // maxEventStream bounds one event stream; the browser reconnects by itself.
 const maxEventStream = 10 * time.Minute
 
+// maxEventStreams bounds the live views one replica serves at once: each
+// polls every replica twice a second.
+const maxEventStreams = 16
+
 // handleEvents serves GET /api/admin/events, the live view as Server-Sent
 // Events: "status" with the topology twice a second, and "requests" with
 // the log entries that are new since the last event, oldest first. The
@@ -296,6 +322,18 @@ const maxEventStream = 10 * time.Minute
 // the browser reconnects through nginx to another one, which starts over;
 // entry IDs let the page drop what it has already shown.
 func (a *admin) handleEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
+	select {
+	case a.streams <- struct{}{}:
+		defer func() { <-a.streams }()
+	default:
+		writeError(w, r, a.logger, &httpError{http.StatusServiceUnavailable, "Too many live views",
+			fmt.Sprintf("This replica already streams to %d admin pages; close one or try again later.", maxEventStreams)})
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -129,7 +129,7 @@ func (a *admin) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !a.credentialsOK(strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")) {
 		a.logger.Warn("admin sign-in refused", "request_id", info(r).RequestID)
 		time.Sleep(failedLoginDelay)
-		a.renderPage(w, r, http.StatusUnauthorized, "That user name and password are not the admin credentials.")
+		a.renderPage(w, r, http.StatusForbidden, "That user name and password are not the admin credentials.")
 		return
 	}
 	exp := strconv.FormatInt(time.Now().Add(adminCookieLife).Unix(), 10)

@@ -156,7 +156,7 @@ func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 	}
 	s.running = true
 	s.n++
-	v := &simView{ID: fmt.Sprintf("%s-%d-%d", a.replica, time.Now().Unix()%100000, s.n), Replica: a.replica, Target: target, Request: req, Started: time.Now().UTC(), Running: true}
+	v := &simView{ID: fmt.Sprintf("%s.%d.%d", a.replica, time.Now().Unix()%100000, s.n), Replica: a.replica, Target: target, Request: req, Started: time.Now().UTC(), Running: true}
 	s.runs[v.ID] = v
 	s.order = append(s.order, v.ID)
 	if len(s.order) > maxSimulations {
@@ -189,7 +189,8 @@ func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 // simulation finds a run here or on the replica that started it.
 func (a *admin) simulation(r *http.Request) (simView, error) {
 	id := r.PathValue("id")
-	owner, _, _ := strings.Cut(id, "-")
+	// Replica names never hold a dot; the ID starts with the owner's.
+	owner, _, _ := strings.Cut(id, ".")
 	if owner == a.replica {
 		if v, ok := a.sims.get(id); ok {
 			return v, nil
@@ -233,7 +234,7 @@ func (a *admin) handleSimulationFragment(w http.ResponseWriter, r *http.Request)
 	v, err := a.simulation(r)
 	if err != nil {
 		he := classify(err)
-		render(w, r, a.logger, http.StatusOK, templates.SimulationView(templates.SimulationModel{Done: true, Error: he.message}))
+		render(w, r, a.logger, he.status, templates.SimulationView(templates.SimulationModel{Done: true, Error: he.message}))
 		return
 	}
 	render(w, r, a.logger, http.StatusOK, templates.SimulationView(simulationModel(v)))

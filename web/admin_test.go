@@ -145,6 +145,7 @@ func TestInternalEndpointsNeedTheToken(t *testing.T) {
 			t.Errorf("%s %s with a wrong token = %d, want 404", method, path, resp.StatusCode)
 		}
 	}
+	time.Sleep(300 * time.Millisecond) // a crash comes 100 ms after its answer
 	if n := p.crashed["app1"].Load(); n != 0 {
 		t.Errorf("app1 crashed %d times, want 0", n)
 	}
@@ -165,8 +166,8 @@ func TestControlsNeedTheAdminCredentials(t *testing.T) {
 	// on the other replica too.
 	form := url.Values{"user": {"admin"}, "password": {"nope"}}.Encode()
 	resp, body = do(t, "POST", p.app1.URL+"/admin/login", form, map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
-	if resp.StatusCode != 401 || !strings.Contains(body, "not the admin credentials") {
-		t.Errorf("bad sign-in = %d, want 401 with the reason", resp.StatusCode)
+	if resp.StatusCode != 403 || !strings.Contains(body, "not the admin credentials") {
+		t.Errorf("bad sign-in = %d, want 403 with the reason", resp.StatusCode)
 	}
 	form = url.Values{"user": {"admin"}, "password": {testAdminPassword}}.Encode()
 	req, _ := http.NewRequest("POST", p.app1.URL+"/admin/login", strings.NewReader(form))
@@ -321,7 +322,7 @@ func TestSimulatorControlsCheckTheirInput(t *testing.T) {
 			t.Errorf("POST %s = %d %s, want an error saying %q", body, resp.StatusCode, got, want)
 		}
 	}
-	if resp, got := do(t, "GET", p.app2.URL+"/api/admin/simulations/app1-1-1", "", nil); resp.StatusCode != 404 || !strings.Contains(got, "no simulation") {
+	if resp, got := do(t, "GET", p.app2.URL+"/api/admin/simulations/app1.1.1", "", nil); resp.StatusCode != 404 || !strings.Contains(got, "no simulation") {
 		t.Errorf("unknown simulation = %d %s, want 404", resp.StatusCode, got)
 	}
 	if resp, got := do(t, "POST", p.app1.URL+"/api/admin/concurrent-adds", `{"mode":"sticky","n":500}`, auth); resp.StatusCode != 400 {
@@ -342,4 +343,33 @@ func TestCartPageExplainsTheJWTLastWriter(t *testing.T) {
 			t.Errorf("%s cart page explains the last writer: %v, want %v", mode, got, want)
 		}
 	}
+}
+
+func TestWithoutAPasswordNoReplicaTakesControls(t *testing.T) {
+	h, err := NewHandler(Options{Replica: "app1", Stores: Stores{session.Sticky: memstore.New("app1", session.Timeouts{Idle: time.Hour})},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Admin: Admin{Crash: func() { t.Error("crashed without a password") }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	// The token of an empty password is public: it reads, it does not act.
+	token := map[string]string{internalTokenHeader: internalToken(""), "Content-Type": "application/json"}
+	for _, path := range []string{"/internal/crash", "/internal/hang"} {
+		if resp, _ := do(t, "POST", srv.URL+path, `{"seconds":5}`, token); resp.StatusCode != 403 {
+			t.Errorf("POST %s without an admin password = %d, want 403", path, resp.StatusCode)
+		}
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/internal/requests", "", token); resp.StatusCode != 200 {
+		t.Errorf("GET /internal/requests = %d, want 200: the log works without a password", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/internal/crash", "", token); resp.StatusCode != 404 {
+		t.Errorf("GET /internal/crash = %d, want 404 (no 405 that shows the route)", resp.StatusCode)
+	}
+	// HEAD on the event stream answers at once instead of streaming into the void.
+	start := time.Now()
+	if resp, _ := do(t, "HEAD", srv.URL+"/api/admin/events", "", nil); resp.StatusCode != 200 || time.Since(start) > 2*time.Second {
+		t.Errorf("HEAD /api/admin/events = %d after %v, want 200 at once", resp.StatusCode, time.Since(start))
+	}
+	time.Sleep(300 * time.Millisecond) // a crash would come 100 ms after its answer
 }

@@ -68,8 +68,9 @@ const writeStrategyHeader = "X-Write-Strategy"
 // safe, "naive" is naive, anything else is an error. The naive strategy is
 // honoured only in redis mode (the only store with a naive write); it
 // needs no credentials, since it only changes how the caller's own session
-// is saved: a client can lose only its own updates, as it could by sending
-// its requests one after another with a stale cart.
+// is saved: a client can lose only its own concurrent updates. It cannot
+// bring back a session that ended meanwhile: the naive write only
+// overwrites a key that still exists.
 func writeStrategy(r *http.Request, mode session.Mode) (string, error) {
 	switch v := r.Header.Get(writeStrategyHeader); v {
 	case "", writeSafe:

@@ -226,12 +226,13 @@
       }).then(function (j) {
         var tries = 0;
         function poll() {
+          // Bounded: 600 polls, about five minutes, errors included.
+          if (++tries > 600) { run.disabled = false; return; }
           fetch("/admin/simulations/" + encodeURIComponent(j.id), { headers: { Accept: "text/html" } })
-            .then(function (r) { return r.text(); })
-            .then(function (html) {
-              out.innerHTML = html;
-              var done = out.querySelector("[data-done=true]");
-              if (done || ++tries > 600) { run.disabled = false; return; }
+            .then(function (r) { return r.text().then(function (html) { return { ok: r.ok, html: html }; }); })
+            .then(function (res) {
+              out.innerHTML = res.html;
+              if (!res.ok || out.querySelector("[data-done=true]")) { run.disabled = false; return; }
               setTimeout(poll, 500);
             })
             .catch(function () { setTimeout(poll, 1000); });

@@ -34,7 +34,7 @@ func TestLoadCountsTheLastMinutePerMode(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	l := New("app2", 10)
 	l.now = func() time.Time { return now }
-	l.Add(Entry{Mode: "sticky", Time: now.Add(-90 * time.Second)}) // too old
+	l.Add(Entry{Mode: "sticky", Time: now.Add(-61 * time.Second)}) // too old, in a slot of its own
 	l.Add(Entry{Mode: "sticky", Time: now.Add(-30 * time.Second)})
 	l.Add(Entry{Mode: "jwt", Time: now})
 	l.Add(Entry{Mode: "jwt", Time: now})

@@ -156,12 +156,15 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 var _ session.NaiveSaver = (*Store)(nil)
 
 // SaveNaive writes the session the way redisstore does on its own: the
-// whole session with one unconditional SET (redisstore's Save), whatever
-// Redis holds by now. Two requests of one browser that load the same state
-// and both save lose one of the two changes, the last writer winning. It
-// is here so the demo can show that loss next to Save, which never loses
-// an update; see session.NaiveSaver. A new or renewing session is saved
-// by Save: a renewal must delete the old key in the same transaction.
+// whole session with one unconditional write, whatever Redis holds by now.
+// Two requests of one browser that load the same state and both save lose
+// one of the two changes, the last writer winning. It is here so the demo
+// can show that loss next to Save, which never loses an update; see
+// session.NaiveSaver. Unlike redisstore's plain SET it writes only over a
+// key that still exists (SET XX): a session ended meanwhile (sign-out,
+// sign-in, expiry) is never brought back, and the request gets
+// session.ErrConflict. A new or renewing session is saved by Save: a
+// renewal must delete the old key in the same transaction.
 func (s *Store) SaveNaive(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
 	if renew, _ := sess.Renewing(); renew || sess.ID == "" {
 		return s.Save(w, r, sess)
@@ -169,18 +172,21 @@ func (s *Store) SaveNaive(w http.ResponseWriter, r *http.Request, sess *session.
 	now := s.now()
 	ttl := s.ttl(sess.Started, now)
 	gs := sessions.NewSession(s.rs, CookieName)
-	opts := s.rsOptions(r, ttl)
-	gs.Options = &opts
 	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
 	gs.ID = sess.ID
-	if err := s.rs.Save(r, headerSink{}, gs); err != nil {
+	value, err := s.seal.Serialize(gs)
+	if err != nil {
+		return err
+	}
+	written, err := s.client.SetXX(r.Context(), KeyPrefix+sess.ID, value, ttl).Result()
+	switch {
+	case err != nil:
 		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
+	case !written:
+		return session.ErrConflict
 	}
 	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
-	// redisstore does not hand back the bytes it wrote, so the version is
-	// unknown; a later Save of this session then only checks that it
-	// still exists.
-	sess.Version = ""
+	sess.Version = version(value)
 	sess.Expires = s.timeouts.Ends(sess.Started, now)
 	return nil
 }

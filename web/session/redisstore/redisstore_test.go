@@ -414,3 +414,33 @@ func TestNaiveVersusSafeSaves(t *testing.T) {
 		})
 	}
 }
+
+// TestNaiveSaveNeverRevivesAnEndedSession: a naive write that loaded the
+// session before it ended (sign-out in another tab, expiry) must not write
+// it back: the old cookie would work again.
+func TestNaiveSaveNeverRevivesAnEndedSession(t *testing.T) {
+	client := startRedis(t)
+	st := newStore(t, client)
+	first := session.New(session.EventCreated, time.Now())
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), first); err != nil {
+		t.Fatal(err)
+	}
+	ck := w.Result().Cookies()[0]
+	r := httptest.NewRequest("POST", "/", nil)
+	r.AddCookie(ck)
+	loaded, err := st.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Del(t.Context(), KeyPrefix+loaded.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = loaded.Cart.Add("p1", 1)
+	if err := st.SaveNaive(httptest.NewRecorder(), r, loaded); !errors.Is(err, session.ErrConflict) {
+		t.Errorf("naive save over a deleted session = %v, want ErrConflict", err)
+	}
+	if n, err := client.Exists(t.Context(), KeyPrefix+loaded.ID).Result(); err != nil || n != 0 {
+		t.Errorf("after the naive save the ended session's key exists: %d (%v)", n, err)
+	}
+}
