@@ -45,23 +45,30 @@ func newBrowser(t *testing.T) (context.Context, string) {
 		if err != nil {
 			continue
 		}
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path),
-			chromedp.Flag("headless", true),
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.NoFirstRun,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.UserDataDir(t.TempDir()),
-		)
-		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancel := chromedp.NewContext(allocCtx)
-		t.Cleanup(func() { cancel(); cancelAlloc() })
-		return ctx, stack.lbURL
+		return localBrowser(t, path, t.TempDir()), stack.lbURL
 	}
 	return newContainerBrowser(t)
+}
+
+// localBrowser starts the headless Chromium at path with the project's
+// flags and the given (fresh) user-data dir.
+func localBrowser(t *testing.T, path, userDataDir string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(userDataDir),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	return ctx
 }
 
 func newContainerBrowser(t *testing.T) (context.Context, string) {

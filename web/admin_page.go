@@ -10,6 +10,7 @@ import (
 	"github.com/sessiondemo/shop/templates"
 	"github.com/sessiondemo/shop/web/reqlog"
 	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/simulator"
 )
 
 // handlePage serves GET /admin.
@@ -67,26 +68,13 @@ func loadChartModel(st clusterStatus) templates.LoadChart {
 		}
 		c.Bars = append(c.Bars, b)
 	}
-	if ratio, ok := maxMean(totals); ok {
+	if ratio := simulator.MaxMean(totals); ratio > 0 {
 		c.MaxMean = fmt.Sprintf("%.2f", ratio)
 		c.Note = "1.00 is perfectly even; 3.00 means one replica of three took everything."
 	} else {
 		c.Note = "No requests in the last minute."
 	}
 	return c
-}
-
-// maxMean is the largest value over the mean, and false when all are 0.
-func maxMean(values []int) (float64, bool) {
-	sum, hi := 0, 0
-	for _, v := range values {
-		sum += v
-		hi = max(hi, v)
-	}
-	if sum == 0 {
-		return 0, false
-	}
-	return float64(hi) * float64(len(values)) / float64(sum), true
 }
 
 func storeViewModel(in session.Inspection) templates.StoreView {

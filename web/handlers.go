@@ -65,8 +65,8 @@ func (st Stores) loadForRead(w http.ResponseWriter, r *http.Request) (*session.S
 
 // save writes the session and records its (possibly new) hash for the log.
 // A request that asked for the naive write strategy (redis mode, see
-// writeStrategy) is saved with the store's unconditional write: it never
-// conflicts, so apply never retries it, and a concurrent change is lost.
+// writeStrategy) is saved with the store's naive write: it conflicts only
+// when the session ended meanwhile, so a concurrent change is lost.
 func save(store session.Store, w http.ResponseWriter, r *http.Request, sess *session.Session) error {
 	var err error
 	if ns, ok := store.(session.NaiveSaver); ok && info(r).WriteStrategy == writeNaive {

@@ -55,8 +55,8 @@ const (
 	// writeSafe saves only over the state the session was loaded from and
 	// retries a change that lost a race (the default, in every mode).
 	writeSafe = "safe"
-	// writeNaive loads, changes and writes the whole session back
-	// unconditionally (session.NaiveSaver): concurrent changes get lost.
+	// writeNaive loads, changes and writes the whole session back over
+	// whatever is stored (session.NaiveSaver): concurrent changes get lost.
 	writeNaive = "naive"
 )
 

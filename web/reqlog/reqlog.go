@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -82,7 +83,7 @@ func (l *Log) Add(e Entry) {
 	l.seq++
 	e.Seq = l.seq
 	e.Replica = l.replica
-	e.ID = l.replica + "-" + l.boot + "-" + itoa(l.seq)
+	e.ID = l.replica + "-" + l.boot + "-" + strconv.FormatUint(l.seq, 10)
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
@@ -109,10 +110,13 @@ func (l *Log) Add(e Entry) {
 // After returns up to limit entries with Seq > after, oldest first. With
 // after 0 it returns the newest limit entries.
 func (l *Log) After(after uint64, limit int) []Entry {
+	if limit <= 0 {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(l.entries)
-	out := make([]Entry, 0, min(n, max(limit, 0)))
+	out := make([]Entry, 0, min(n, limit))
 	// Oldest first: the ring starts at next once it is full.
 	start := 0
 	if n == cap(l.entries) {
@@ -162,17 +166,4 @@ func Merge(limit int, logs ...[]Entry) []Entry {
 		all = all[:limit]
 	}
 	return all
-}
-
-func itoa(n uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }

@@ -1,6 +1,7 @@
 package reqlog
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -8,7 +9,7 @@ import (
 func TestAfterKeepsTheNewestInOrder(t *testing.T) {
 	l := New("app1", 3)
 	for i := range 5 {
-		l.Add(Entry{Path: "/" + itoa(uint64(i)), Mode: "redis"})
+		l.Add(Entry{Path: "/" + strconv.Itoa(i), Mode: "redis"})
 	}
 	got := l.After(0, 10)
 	if len(got) != 3 {

@@ -242,8 +242,8 @@ type Store interface {
 }
 
 // NaiveSaver is implemented by a store that can also save the way a plain
-// read-modify-write does: an unconditional write of the whole session over
-// whatever is stored, the last writer winning. It exists only so a person
+// read-modify-write does: a write of the whole session over whatever is
+// stored, the last writer winning. It exists only so a person
 // can watch concurrent updates get lost, next to Save, which does not lose
 // them; nothing uses it unless a request asks for it (see the handlers'
 // X-Write-Strategy header). It is an optional interface rather than a
@@ -252,8 +252,9 @@ type Store interface {
 type NaiveSaver interface {
 	// SaveNaive persists the session like Save, except that it never
 	// checks Version: a change saved by a concurrent request between this
-	// one's Load and SaveNaive is overwritten and lost. A new or renewing
-	// session is saved as Save would.
+	// one's Load and SaveNaive is overwritten and lost. It still returns
+	// ErrConflict for a session that ended meanwhile, which it must not
+	// bring back. A new or renewing session is saved as Save would.
 	SaveNaive(w http.ResponseWriter, r *http.Request, s *Session) error
 }
 

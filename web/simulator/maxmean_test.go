@@ -18,8 +18,8 @@ func TestMaxMean(t *testing.T) {
 		{[]int{20, 10, 0}, 2},
 		{[]int{12, 10, 8}, 1.2},
 	} {
-		if got := maxMean(tc.counts); fmt.Sprintf("%.6f", got) != fmt.Sprintf("%.6f", tc.want) {
-			t.Errorf("maxMean(%v) = %v, want %v", tc.counts, got, tc.want)
+		if got := MaxMean(tc.counts); fmt.Sprintf("%.6f", got) != fmt.Sprintf("%.6f", tc.want) {
+			t.Errorf("MaxMean(%v) = %v, want %v", tc.counts, got, tc.want)
 		}
 	}
 }

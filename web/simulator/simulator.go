@@ -246,9 +246,9 @@ type Result struct {
 	LostAdds int
 }
 
-// maxMean returns the largest count over the mean of counts, or 0 when
-// there are none or all are zero.
-func maxMean(counts []int) float64 {
+// MaxMean returns the largest count over the mean of counts (1.0 is even,
+// 3.0 is all on one of three), or 0 when there are none or all are zero.
+func MaxMean(counts []int) float64 {
 	if len(counts) == 0 {
 		return 0
 	}
@@ -464,7 +464,7 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (Result, erro
 		reqs = append(reqs, rl.Requests)
 		sess = append(sess, rl.Sessions)
 	}
-	res.RequestsMaxMean = maxMean(reqs)
-	res.SessionsMaxMean = maxMean(sess)
+	res.RequestsMaxMean = MaxMean(reqs)
+	res.SessionsMaxMean = MaxMean(sess)
 	return res, nil
 }
