@@ -1,104 +1,11 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
-
-// The compose file's default admin credentials (README).
-const (
-	adminUser     = "admin"
-	adminPassword = "ZuFP0qsAVgUO-aXm"
-)
-
-// logEntry is one entry of GET /api/admin/requests.
-type logEntry struct {
-	ID           string    `json:"id"`
-	Time         time.Time `json:"time"`
-	RequestID    string    `json:"request_id"`
-	Replica      string    `json:"replica"`
-	LoadBalancer string    `json:"lb"`
-	Mode         string    `json:"mode"`
-	Affinity     string    `json:"affinity"`
-	Method       string    `json:"method"`
-	Path         string    `json:"path"`
-	Status       int       `json:"status"`
-	DurationMS   float64   `json:"duration_ms"`
-	Session      string    `json:"session"`
-	SessionEvent string    `json:"session_event"`
-}
-
-// adminStatus is GET /api/admin/status.
-type adminStatus struct {
-	ServedBy string `json:"served_by"`
-	Replicas []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
-	} `json:"replicas"`
-	Redis struct {
-		State string `json:"state"`
-	} `json:"redis"`
-	LoadBalancers []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
-	} `json:"load_balancers"`
-}
-
-// adminDo calls the admin API through lb, with the admin credentials
-// when auth is set, and decodes a JSON answer into out (if not nil).
-func adminDo(t *testing.T, method, path, body string, auth bool, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(method, stack.lbURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth {
-		req.SetBasicAuth(adminUser, adminPassword)
-	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode/100 == 2 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
-		}
-	}
-	return resp.StatusCode
-}
-
-func requestLog(t *testing.T, limit int) []logEntry {
-	t.Helper()
-	var entries []logEntry
-	if status := adminDo(t, "GET", fmt.Sprintf("/api/admin/requests?limit=%d", limit), "", false, &entries); status != 200 {
-		t.Fatalf("GET /api/admin/requests = %d", status)
-	}
-	return entries
-}
-
-func replicaState(t *testing.T, name string) string {
-	t.Helper()
-	var st adminStatus
-	if status := adminDo(t, "GET", "/api/admin/status?mode=redis", "", false, &st); status != 200 {
-		return fmt.Sprintf("status answered %d", status)
-	}
-	for _, r := range st.Replicas {
-		if r.Name == name {
-			return r.State
-		}
-	}
-	return "missing"
-}
 
 // TestAdminRequestLog: requests with known X-Request-Ids show up in the
 // request log within seconds, each with the replica that served it, the

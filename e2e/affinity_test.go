@@ -8,9 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -290,35 +287,6 @@ func textBetween(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(after, end)
 	return v
-}
-
-// newCookielessBrowser starts a local headless Chromium whose profile
-// blocks every cookie (the content setting a person sets under "Block all
-// cookies"), and returns a context that drives it.
-func newCookielessBrowser(t *testing.T) context.Context {
-	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("E2E_REQUIRED") == "1" {
-			t.Fatal("no local Chromium to start with cookies blocked (apt-get install chromium)")
-		}
-		t.Skip("no local Chromium to start with cookies blocked (apt-get install chromium)")
-	}
-	dir := t.TempDir()
-	prefs := `{"profile":{"default_content_setting_values":{"cookies":2}}}`
-	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return localBrowser(t, path, dir)
 }
 
 // TestURLAffinityBrowserWithoutCookies: a person whose browser blocks

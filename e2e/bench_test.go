@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,21 +166,6 @@ func perfTable(r map[string]readResult) string {
 		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d | %.2f | %.2f |\n", name, x.rps, x.p50, x.p99, x.errors, x.rps/r["sticky"].rps, x.rps/r["baseline"].rps)
 	}
 	return sb.String()
-}
-
-// replaceBetweenMarkers puts table between the <!-- name:begin --> and
-// <!-- name:end --> markers of a file.
-func replaceBetweenMarkers(path, name, table string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	markers := regexp.MustCompile(`(?s)<!-- ` + name + `:begin -->\n.*?<!-- ` + name + `:end -->`)
-	if !markers.Match(b) {
-		return fmt.Errorf("%s has no <!-- %s:begin --> ... <!-- %s:end --> section", path, name, name)
-	}
-	out := markers.ReplaceAllLiteral(b, []byte("<!-- "+name+":begin -->\n"+table+"<!-- "+name+":end -->"))
-	return os.WriteFile(path, out, 0o644)
 }
 
 // cpuByCommand sums user+system CPU ticks of every process on this

@@ -137,12 +137,3 @@ func TestBrowserAdmin(t *testing.T) {
 		t.Errorf("simulator result: max/mean %q, carts lost %q; want a ratio and no lost carts", ratio, lost)
 	}
 }
-
-// scrollTo scrolls the element to the top of the viewport, for a
-// screenshot of what matters.
-func scrollTo(selector string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).scrollIntoView(), true)`, selector))(ctx, target)
-		return err
-	})
-}

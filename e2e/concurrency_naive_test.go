@@ -2,19 +2,11 @@ package e2e
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/sessiondemo/shop/web/simulator"
 )
-
-// replicaNames are the replicas of the compose stack, so the simulator's
-// max/mean ratios count one that served nothing.
-var replicaNames = []string{"app1", "app2", "app3"}
-
-// simClient is the HTTP client of the simulator runs here.
-func simClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
 
 // TestNaiveVersusSafeWrites: 20 adds of one browser at once through nginx,
 // in redis mode with the safe write (WATCH, compare, MULTI; the loser of a

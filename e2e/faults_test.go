@@ -3,175 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
 )
-
-// service returns the container of a compose service.
-func service(t *testing.T, name string) *testcontainers.DockerContainer {
-	t.Helper()
-	c, err := stack.compose.ServiceContainer(context.Background(), name)
-	if err != nil {
-		t.Fatalf("service %s: %v", name, err)
-	}
-	return c
-}
-
-// crashReplica SIGKILLs the replica process inside the service's container
-// (through the Docker API's exec), as a crash would: unlike `docker kill`,
-// this leaves Docker's restart policy free to bring the replica back.
-func crashReplica(t *testing.T, name string) time.Time {
-	t.Helper()
-	c := service(t, name)
-	before, err := c.State(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Now()
-	// The exec dies with the container; its own result says nothing.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _, _ = c.Exec(ctx, []string{"/app/server", "crash"})
-	waitFor(t, 10*time.Second, name+" to be restarted after the crash", func() bool {
-		ins, err := c.Inspect(context.Background())
-		return err == nil && ins.RestartCount > 0 && ins.State.StartedAt != before.StartedAt
-	})
-	return at
-}
-
-// killContainer sends SIGKILL through the Docker API: a manual stop, after
-// which Docker does not restart the container.
-func killContainer(t *testing.T, name string) {
-	t.Helper()
-	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	if _, err := cli.ContainerKill(context.Background(), service(t, name).GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		t.Fatalf("kill %s: %v", name, err)
-	}
-}
-
-// startContainer starts a stopped service again and waits until it runs.
-func startContainer(t *testing.T, name string) {
-	t.Helper()
-	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	if _, err := cli.ContainerStart(context.Background(), service(t, name).GetContainerID(), client.ContainerStartOptions{}); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-}
-
-// stopContainer sends SIGTERM and waits up to grace for a graceful exit.
-func stopContainer(t *testing.T, name string, grace time.Duration) {
-	t.Helper()
-	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	secs := int(grace.Seconds())
-	if _, err := cli.ContainerStop(context.Background(), service(t, name).GetContainerID(), client.ContainerStopOptions{Timeout: &secs}); err != nil {
-		t.Fatalf("stop %s: %v", name, err)
-	}
-}
-
-// waitFor polls cond every 100 ms until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("waited %s for %s", timeout, what)
-	return 0
-}
-
-// probe is one request through a load balancer: status and replica, or
-// the transport error.
-func probe(base, method, path string, header map[string]string) (int, string, error) {
-	req, err := http.NewRequest(method, base+path, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("X-Replica"), nil
-}
-
-// waitServing waits until nginx sends requests to the replica again: a
-// round-robin pool is probed until the replica answers.
-func waitServing(t *testing.T, replica string, timeout time.Duration) time.Duration {
-	t.Helper()
-	return waitFor(t, timeout, replica+" to serve again", func() bool {
-		status, served, err := probe(stack.lbURL, "GET", "/api/products?mode=redis", nil)
-		return err == nil && status == 200 && served == replica
-	})
-}
-
-// waitStackHealthy waits until every replica serves through nginx and
-// Redis answers redis-mode requests, so a test leaves the stack as it found it.
-func waitStackHealthy(t *testing.T) {
-	t.Helper()
-	for _, r := range []string{"app1", "app2", "app3"} {
-		waitServing(t, r, 60*time.Second)
-	}
-	waitFor(t, 60*time.Second, "Redis to answer", func() bool {
-		status, _, err := probe(stack.lbURL, "GET", "/api/cart?mode=redis", map[string]string{"Cookie": "redis_sid=" + strings.Repeat("A", 103)})
-		return err == nil && status == 200
-	})
-}
-
-// fillCart makes three adds and returns the cart as the shopper sees it.
-func fillCart(t *testing.T, s *shopper) cartBody {
-	t.Helper()
-	for i, body := range []string{`{"product_id":"p2","qty":2}`, `{"product_id":"p5"}`, `{"product_id":"p9","qty":3}`} {
-		if status, c := s.do("POST", "/api/cart/items", body); status != 200 {
-			t.Fatalf("add %d: %d %s", i, status, c.Error)
-		}
-	}
-	status, c := s.do("GET", "/api/cart", "")
-	if status != 200 || c.Count != 6 {
-		t.Fatalf("cart after three adds: %d %s", status, describeCart(c))
-	}
-	return c
-}
-
-// shopperPerMode returns a shopper with a filled cart in each mode, and
-// the carts.
-func shopperPerMode(t *testing.T) (map[string]*shopper, map[string]cartBody) {
-	t.Helper()
-	shoppers := map[string]*shopper{}
-	carts := map[string]cartBody{}
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
-		shoppers[mode] = newShopper(t, mode)
-		carts[mode] = fillCart(t, shoppers[mode])
-	}
-	return shoppers, carts
-}
-
-func sameCart(a, b cartBody) bool { return describeCart(a) == describeCart(b) }
 
 // TestReplicaCrash: SIGKILL the replica that serves a shopper. redis and
 // jwt: the next requests are served by others with the cart whole and no
@@ -233,19 +71,6 @@ func TestReplicaCrash(t *testing.T) {
 				mode, victim, describeCart(before), served, describeCart(after), victim, time.Since(crashedAt).Seconds())
 		})
 	}
-}
-
-// page fetches a page through the shopper's client and returns its HTML.
-func (s *shopper) page(path string) string {
-	s.t.Helper()
-	resp, err := s.http.Get(s.base + path)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	s.replicas = append(s.replicas, resp.Header.Get("X-Replica"))
-	return string(b)
 }
 
 // loadCounts is what a load run saw.
@@ -360,26 +185,6 @@ func TestReplicaGracefulStop(t *testing.T) {
 			t.Errorf("%s shopper: %d adds answered, cart holds %d", r.mode, r.adds, r.cart.Count)
 		}
 	}
-}
-
-// try makes one request with an idempotency key and reports the status or
-// the transport error, without failing the test.
-func (s *shopper) try(method, path, body, key string) (int, error) {
-	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", key)
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // TestRedisRestart: carts in redis mode survive a Redis restart (append-only

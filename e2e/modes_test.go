@@ -5,95 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 )
-
-// shopper is one browser-like client of the shop through nginx: it keeps
-// cookies (nginx's affinity cookie among them) and remembers which replica
-// served each of its requests.
-type shopper struct {
-	t        *testing.T
-	base     string
-	http     *http.Client
-	replicas []string
-}
-
-func newShopper(t *testing.T, mode string) *shopper {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	u, _ := url.Parse(stack.lbURL)
-	jar.SetCookies(u, []*http.Cookie{{Name: "mode", Value: mode, Path: "/"}})
-	return &shopper{t: t, base: stack.lbURL, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
-}
-
-// cartBody is the JSON of GET /api/cart.
-type cartBody struct {
-	Mode    string `json:"mode"`
-	Replica string `json:"replica"`
-	Items   []struct {
-		ProductID string `json:"product_id"`
-		Qty       int    `json:"qty"`
-	} `json:"items"`
-	Count    int    `json:"count"`
-	User     string `json:"user"`
-	Degraded string `json:"degraded"`
-	Event    string `json:"session_event"`
-	Error    string `json:"error"`
-}
-
-func (s *shopper) do(method, path, body string) (int, cartBody) {
-	s.t.Helper()
-	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var c cartBody
-	_ = json.Unmarshal(raw, &c)
-	replica := resp.Header.Get("X-Replica")
-	if replica == "" {
-		s.t.Errorf("%s %s: no X-Replica header (status %d)", method, path, resp.StatusCode)
-	}
-	if c.Replica != "" && c.Replica != replica {
-		s.t.Errorf("body says replica %q, header %q", c.Replica, replica)
-	}
-	s.replicas = append(s.replicas, replica)
-	return resp.StatusCode, c
-}
-
-func (s *shopper) distinctReplicas() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, r := range s.replicas {
-		if !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func describeCart(c cartBody) string {
-	var parts []string
-	for _, it := range c.Items {
-		parts = append(parts, fmt.Sprintf("%s x%d", it.ProductID, it.Qty))
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
-}
 
 // TestBrowsingInEachMode: three adds spread over a dozen requests through
 // nginx. Sticky keeps every request on one replica; redis and jwt spread
