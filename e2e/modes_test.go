@@ -205,3 +205,36 @@ func TestConcurrentAdds(t *testing.T) {
 		})
 	}
 }
+
+// TestJWTSignOutRevokes: a signed-in token copied before sign-out is not
+// accepted afterwards, on any replica (the jti is on Redis's denylist).
+func TestJWTSignOutRevokes(t *testing.T) {
+	needStack(t)
+	s := newShopper(t, "jwt")
+	if status, _ := s.try("POST", "/api/login", `{"user":"erin"}`, ""); status != 200 {
+		t.Fatalf("sign in: %d", status)
+	}
+	fillCart(t, s)
+	u, _ := url.Parse(stack.lbURL)
+	var copied *http.Cookie
+	for _, c := range s.http.Jar.Cookies(u) {
+		if c.Name == "jwt_session" {
+			copied = c
+		}
+	}
+	if copied == nil {
+		t.Fatal("no jwt_session cookie after sign-in")
+	}
+	if status, _ := s.try("POST", "/api/logout", "", ""); status != 200 {
+		t.Fatalf("sign out: %d", status)
+	}
+	replay := newShopper(t, "jwt")
+	replay.http.Jar.SetCookies(u, []*http.Cookie{{Name: "jwt_session", Value: copied.Value, Path: "/"}})
+	for i := 0; i < 3; i++ { // round robin: every replica
+		status, c := replay.do("GET", "/api/cart", "")
+		if status != 200 || c.Count != 0 || c.User != "" {
+			t.Errorf("replayed signed-out token on %s: %d, user %q, cart %s; want a fresh session",
+				replay.replicas[len(replay.replicas)-1], status, c.User, describeCart(c))
+		}
+	}
+}
