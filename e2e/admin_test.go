@@ -1,9 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestAdminRequestLog: requests with known X-Request-Ids show up in the
@@ -62,5 +68,234 @@ func TestAdminRequestLog(t *testing.T) {
 		if err != nil || status != 404 {
 			t.Errorf("POST %s through nginx = %d, %v; want 404", path, status, err)
 		}
+	}
+}
+
+// simState is GET /api/admin/simulations/{id}.
+type simState struct {
+	ID      string `json:"id"`
+	Replica string `json:"replica"`
+	Running bool   `json:"running"`
+	Error   string `json:"error"`
+	Result  *struct {
+		Requests   int `json:"Requests"`
+		Errors     int `json:"Errors"`
+		PerReplica []struct {
+			Replica  string
+			Requests int
+			Sessions int
+		} `json:"PerReplica"`
+		RequestsMaxMean float64 `json:"RequestsMaxMean"`
+		SessionsMaxMean float64 `json:"SessionsMaxMean"`
+		Carts           struct{ Checked, Kept, Lost int }
+		LostAdds        int      `json:"LostAdds"`
+		ErrorSamples    []string `json:"ErrorSamples"`
+	} `json:"result"`
+}
+
+// runSimulation starts a run from the admin API and waits for its result.
+func runSimulation(t *testing.T, body string) simState {
+	t.Helper()
+	var started struct {
+		ID string `json:"id"`
+	}
+	if status := adminDo(t, "POST", "/api/admin/simulations", body, true, &started); status != 202 {
+		t.Fatalf("start simulation %s = %d", body, status)
+	}
+	var st simState
+	waitFor(t, 60*time.Second, "simulation "+started.ID+" to finish", func() bool {
+		st = simState{}
+		return adminDo(t, "GET", "/api/admin/simulations/"+started.ID, "", false, &st) == 200 && !st.Running
+	})
+	if st.Result == nil || st.Error != "" {
+		t.Fatalf("simulation %s: %+v", started.ID, st)
+	}
+	return st
+}
+
+func describeRun(st simState) string {
+	s := ""
+	for _, l := range st.Result.PerReplica {
+		s += fmt.Sprintf(" %s:%d req/%d sess", l.Replica, l.Requests, l.Sessions)
+	}
+	return fmt.Sprintf("%d requests, %d errors,%s; requests max/mean %.2f, sessions max/mean %.2f; carts %d/%d kept",
+		st.Result.Requests, st.Result.Errors, s, st.Result.RequestsMaxMean, st.Result.SessionsMaxMean, st.Result.Carts.Kept, st.Result.Carts.Checked)
+}
+
+// TestAdminSimulator runs the traffic simulator from the admin API, inside
+// the stack, in each mode and sticky technique, and checks how evenly the
+// load spreads: round robin within 1.2 of even over a few hundred
+// requests, ip affinity behind one address all on one replica (3.0).
+func TestAdminSimulator(t *testing.T) {
+	needStack(t)
+	cases := []struct {
+		name, body string
+		// maxRatio bounds the requests' max/mean; exact, if set, pins it.
+		maxRatio, exact float64
+	}{
+		{"redis", `{"clients":30,"mode":"redis","sessions":"mixed","seconds":8,"max_requests":600}`, 1.2, 0},
+		{"jwt", `{"clients":30,"mode":"jwt","sessions":"mixed","seconds":8,"max_requests":600}`, 1.2, 0},
+		{"sticky cookie, mixed sessions", `{"clients":30,"mode":"sticky","affinity":"cookie","sessions":"mixed","seconds":8,"max_requests":600}`, 3, 0},
+		// Twelve clients, each with one session at its own pace for 5 s:
+		// the sessions spread evenly, the requests drift apart.
+		{"sticky cookie, long sessions", `{"clients":12,"mode":"sticky","affinity":"cookie","sessions":"long","seconds":5,"max_requests":3000}`, 3, 0},
+		{"sticky url, mixed sessions", `{"clients":30,"mode":"sticky","affinity":"url","sessions":"mixed","seconds":8,"max_requests":600}`, 3, 0},
+		// Each client its own X-Forwarded-For: they spread (not all on one).
+		{"sticky ip, 30 addresses", `{"clients":30,"mode":"sticky","affinity":"ip","sessions":"mixed","seconds":8,"max_requests":600}`, 2.5, 0},
+		// Every client from one address, as browsers behind Docker's gateway.
+		{"sticky ip, one address", `{"clients":30,"mode":"sticky","affinity":"ip","one_address":true,"sessions":"mixed","seconds":8,"max_requests":600}`, 3, 3},
+	}
+	table := "| run | requests per replica | requests max/mean | sessions max/mean | carts kept | errors |\n|---|---|---|---|---|---|\n"
+	for _, c := range cases {
+		st := runSimulation(t, c.body)
+		t.Logf("%s: %s", c.name, describeRun(st))
+		var per []string
+		for _, l := range st.Result.PerReplica {
+			per = append(per, fmt.Sprintf("%s %d", l.Replica, l.Requests))
+		}
+		table += fmt.Sprintf("| %s | %s | %.2f | %.2f | %d of %d | %d |\n", c.name, strings.Join(per, ", "),
+			st.Result.RequestsMaxMean, st.Result.SessionsMaxMean, st.Result.Carts.Kept, st.Result.Carts.Checked, st.Result.Errors)
+		r := st.Result
+		if r.Requests < 200 || r.Errors > 0 || r.Carts.Lost > 0 {
+			t.Errorf("%s: %d requests, %d errors %v, %d carts lost: want a few hundred requests, no errors, no carts lost", c.name, r.Requests, r.Errors, r.ErrorSamples, r.Carts.Lost)
+		}
+		if r.RequestsMaxMean > c.maxRatio+1e-9 || c.exact != 0 && r.RequestsMaxMean != c.exact {
+			t.Errorf("%s: requests max/mean %.2f, want at most %.2f", c.name, r.RequestsMaxMean, c.maxRatio)
+		}
+	}
+	// SIM_README=1 puts this run's table into the README.
+	if os.Getenv("SIM_README") == "1" && !t.Failed() {
+		if err := replaceBetweenMarkers("../README.md", "sim", table); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestBrowserAdmin: a person signs in to the admin page, watches the live
+// log grow while someone else shops in another browser, then crashes a
+// replica from the page and watches it go down and come back.
+func TestBrowserAdmin(t *testing.T) {
+	needStack(t)
+	t.Cleanup(func() { waitStackHealthy(t) })
+	dir := screenshotDir(t)
+	admin, base := newBrowser(t)
+	shopper, _ := newBrowser(t)
+	for _, ctx := range []context.Context{admin, shopper} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000)); err != nil {
+			t.Fatalf("start browser: %v", err)
+		}
+	}
+	step, cancel := context.WithTimeout(admin, 3*time.Minute)
+	defer cancel()
+	shop, cancelShop := context.WithTimeout(shopper, 2*time.Minute)
+	defer cancelShop()
+
+	err := chromedp.Do(step,
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(byTestID("admin-login")),
+		chromedp.SendKeys(byTestID("admin-user"), adminUser),
+		chromedp.SendKeys(byTestID("admin-password"), adminPassword),
+		chromedp.Click(byTestID("admin-login-submit")),
+		chromedp.WaitVisible(byTestID("sim-form")),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="live-state"][data-state="live"]`)),
+	)
+	if err != nil {
+		t.Fatalf("sign in to the admin page: %v", err)
+	}
+	servedBy, err := chromedp.Run(step, chromedp.Evaluate[string](`document.body.dataset.replica`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Someone shops in redis mode in another browser; each add must show
+	// up in the admin's live log without a reload.
+	rowsFor := func(path string) int {
+		n, err := chromedp.Run(step, chromedp.Evaluate[int](fmt.Sprintf(
+			`[...document.querySelectorAll('[data-testid="log-row"]')].filter(r => r.textContent.includes(%q)).length`, path)))
+		if err != nil {
+			t.Fatalf("read the live log: %v", err)
+		}
+		return n
+	}
+	before := rowsFor("POST /cart/add")
+	err = chromedp.Do(shop,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(byTestID("product-card")),
+		chromedp.Click(byTestID("mode-redis")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-redis"][aria-pressed="true"]`)),
+	)
+	if err != nil {
+		t.Fatalf("open the shop in redis mode: %v", err)
+	}
+	var delays []time.Duration
+	for _, p := range []string{"p2", "p5", "p7"} {
+		err := chromedp.Do(shop,
+			chromedp.Click(byTestID("add-"+p)),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-product-id=%q] [data-testid="in-cart"]`, p))),
+		)
+		if err != nil {
+			t.Fatalf("add %s: %v", p, err)
+		}
+		added := time.Now()
+		want := before + len(delays) + 1
+		waitFor(t, 5*time.Second, "the add to appear in the live log", func() bool { return rowsFor("POST /cart/add") >= want })
+		delays = append(delays, time.Since(added).Round(10*time.Millisecond))
+	}
+	t.Logf("each add appeared in the admin's live log (served by %s) %v after the shopper's page showed it (the stream polls every 500 ms)", servedBy, delays)
+	if err := chromedp.Do(step, screenshot(t, dir, "admin-live")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Crash a replica other than the one streaming to this page.
+	victim := "app1"
+	if servedBy == victim {
+		victim = "app2"
+	}
+	crashed := time.Now()
+	err = chromedp.Do(step,
+		chromedp.Click(byTestID("crash-"+victim)),
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`[data-testid="node-%s"][data-state="down"]`, victim))),
+	)
+	if err != nil {
+		t.Fatalf("crash %s from the page and see it down: %v", victim, err)
+	}
+	downAfter := time.Since(crashed)
+	message, _ := chromedp.Run(step, chromedp.Text(byTestID("control-result")))
+	showTopology := scrollTo(".topology-panel")
+	if err := chromedp.Do(step, showTopology, viewportShot(t, dir, "admin-crash-down")); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(step,
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`[data-testid="node-%s"][data-state="up"]`, victim))),
+		showTopology,
+		viewportShot(t, dir, "admin-crash-back"),
+	)
+	if err != nil {
+		t.Fatalf("see %s come back: %v", victim, err)
+	}
+	t.Logf("crashed %s from the page (%q): shown down after %.1fs, up again after %.1fs", victim, message, downAfter.Seconds(), time.Since(crashed).Seconds())
+
+	// The concurrency experiment with naive writes, then the simulator.
+	err = chromedp.Do(step,
+		chromedp.SetValue(chromedp.CSS(`#conc-form select[name="mode"]`), "redis"),
+		chromedp.Click(chromedp.CSS(`#conc-form input[name="naive"]`)),
+		chromedp.Click(byTestID("conc-run")),
+		chromedp.WaitVisible(byTestID("conc-summary")),
+		chromedp.SetValue(byTestID("sim-mode"), "redis"),
+		chromedp.SetValue(chromedp.CSS(`#sim-form input[name="seconds"]`), "4"),
+		chromedp.Click(byTestID("sim-run")),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="sim-view"][data-done="true"]`)),
+		scrollTo(".controls-panel"),
+		viewportShot(t, dir, "admin-simulator"),
+	)
+	if err != nil {
+		t.Fatalf("run the experiment and the simulator from the page: %v", err)
+	}
+	summary, _ := chromedp.Run(step, chromedp.Text(byTestID("conc-summary")))
+	ratio, _ := chromedp.Run(step, chromedp.Evaluate[string](`document.querySelector('[data-testid="sim-view"]').dataset.requestsMaxMean`))
+	lost, _ := chromedp.Run(step, chromedp.Evaluate[string](`document.querySelector('[data-testid="sim-view"]').dataset.cartsLost`))
+	t.Logf("from the page: %q; simulator in redis mode: requests max/mean %s, %s carts lost", summary, ratio, lost)
+	if ratio == "" || lost != "0" {
+		t.Errorf("simulator result: max/mean %q, carts lost %q; want a ratio and no lost carts", ratio, lost)
 	}
 }

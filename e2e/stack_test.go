@@ -6,6 +6,52 @@
 // with a message, unless E2E_REQUIRED=1 (CI), where that is a failure.
 // Where no registry is reachable, run `eval "$(.ci/images)"` first so the
 // image variables name the Debian stand-ins.
+//
+// One file per fault or capability, whichever way a test drives the stack
+// (HTTP, the admin API or a browser), so that "where is X tested?" has one
+// answer:
+//
+//   - modes_test.go: each mode while nothing fails: sticky keeps a browser
+//     on one replica, redis and jwt spread its requests with the cart whole
+//     (one shopper, then the simulator's 30 clients); the HTTP contract
+//     through nginx; a signed-out JWT is refused on every replica.
+//   - affinity_test.go: the sticky techniques besides the cookie: url (a
+//     client without cookies, and a browser that blocks them) and ip; the
+//     technique toggle in a browser.
+//   - concurrency_test.go: many adds at once from one browser: none lost in
+//     sticky and redis, the last writer wins in jwt; the safe Redis write
+//     against the naive one, through nginx and as the admin experiment.
+//   - timeouts_test.go: idle and absolute session timeouts, on a stack of
+//     their own with short settings.
+//   - crash_test.go: a replica crashes (its process SIGKILLed) and comes
+//     back by itself: over HTTP, in a browser (the sticky cart page says
+//     what was lost), on the admin status, and under load (nothing lost in
+//     redis and jwt).
+//   - stop_test.go: a replica stopped gracefully (SIGTERM) under load: no
+//     error in redis and jwt; the sticky browser moves on.
+//   - hang_test.go: a hung replica: nginx tries another, and the request
+//     log shows both attempts.
+//   - redis_test.go: Redis restarted (by Docker, or from the admin page)
+//     keeps redis carts; Redis down: redis mode answers a clear 503 and
+//     overwrites nothing, jwt reports its revocation check degraded, sticky
+//     and jwt keep working.
+//   - loadbalancer_test.go: lb killed: lb2 serves every mode, and a sticky
+//     browser keeps its replica.
+//   - admin_test.go: the admin page and its API: the request log, the
+//     simulator's spread per mode and technique, and the page in a browser
+//     (the live log, crashing a replica from it, the experiment and the
+//     simulator).
+//   - browser_test.go: the shop in a real browser: the mode toggle, adding
+//     by clicking, the cart, the phone layout.
+//   - bench_test.go: BenchmarkReadThroughNginx, requests per second and
+//     latency per mode through nginx.
+//
+// This file is the stack: TestMain starts it once for the package, upStack
+// starts another with other settings, needStack skips a test without it.
+// helpers_test.go holds what the tests drive it with: the shopper and all
+// its methods, probes and waits, the Docker calls that inject faults, the
+// admin API client and the browser plumbing. The stack's life and the
+// clients change for different reasons, hence two files.
 package e2e
 
 import (
