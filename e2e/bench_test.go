@@ -78,9 +78,7 @@ func BenchmarkReadThroughNginx(b *testing.B) {
 		var wg sync.WaitGroup
 		start := time.Now()
 		for i := 0; i < clients; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				req, _ := http.NewRequest("GET", stack.lbURL+path, nil)
 				req.Header.Set("Cookie", headers[name][i])
 				for next.Add(1) <= int64(n) {
@@ -97,7 +95,7 @@ func BenchmarkReadThroughNginx(b *testing.B) {
 					}
 					lat[i] = append(lat[i], time.Since(t0))
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		var all []time.Duration

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -36,6 +37,7 @@ func TestConcurrentAdds(t *testing.T) {
 				status  int
 				replica string
 				token   string
+				err     error // of a request that got no answer
 			}
 			answers := make(chan answer, 20)
 			start := make(chan struct{})
@@ -46,7 +48,7 @@ func TestConcurrentAdds(t *testing.T) {
 					req.Header.Set("Cookie", header)
 					resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 					if err != nil {
-						answers <- answer{}
+						answers <- answer{err: err}
 						return
 					}
 					resp.Body.Close()
@@ -64,8 +66,12 @@ func TestConcurrentAdds(t *testing.T) {
 			statuses := map[int]int{}
 			ok := 0
 			lastToken := ""
+			var unanswered []error
 			for i := 0; i < 20; i++ {
 				a := <-answers
+				if a.err != nil {
+					unanswered = append(unanswered, a.err)
+				}
 				if a.status == 200 {
 					ok++
 				}
@@ -83,6 +89,9 @@ func TestConcurrentAdds(t *testing.T) {
 			t.Logf("%s: 20 concurrent adds answered %v, served by %v; the cart holds %d of %d acknowledged items: %d lost", mode, statuses, replicas, final.Count, 1+ok, lost)
 			if ok != 20 {
 				t.Errorf("%d of 20 concurrent adds answered 200", ok)
+			}
+			if len(unanswered) > 0 {
+				t.Errorf("%d of 20 concurrent adds got no answer: %v", len(unanswered), errors.Join(unanswered...))
 			}
 			switch mode {
 			case "sticky", "redis":

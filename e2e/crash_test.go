@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +23,11 @@ func TestReplicaCrash(t *testing.T) {
 			t.Cleanup(func() { waitStackHealthy(t) })
 			s := newShopper(t, mode)
 			before := fillCart(t, s)
-			victim := s.replicas[len(s.replicas)-1]
+			victim := s.lastReplica()
 			crashedAt := crashReplica(t, victim)
 
 			status, after := s.do("GET", "/api/cart", "")
-			served := s.replicas[len(s.replicas)-1]
+			served := s.lastReplica()
 			if status != 200 {
 				t.Fatalf("first read after %s crashed: %d %q", victim, status, after.Error)
 			}
@@ -48,7 +49,7 @@ func TestReplicaCrash(t *testing.T) {
 				first := ""
 				for i := 0; i < 5; i++ {
 					s.do("GET", "/api/cart", "")
-					r := s.replicas[len(s.replicas)-1]
+					r := s.lastReplica()
 					if first == "" {
 						first = r
 					} else if r != first {
@@ -178,20 +179,33 @@ func TestReplicaCrashUnderLoad(t *testing.T) {
 				tally    killTally
 				expected map[string]int
 				cart     cartBody
-				replicas []string
+				err      error // of the cart's read at the end
 			}
 			out := make(chan outcome, clients)
 			progress := make(chan struct{}, clients*adds)
+			stop := make(chan struct{})
+			stopped := func() bool {
+				select {
+				case <-stop:
+					return true
+				default:
+					return false
+				}
+			}
+			var load sync.WaitGroup
+			// Should the test stop early, its clients stop with it.
+			defer load.Wait()
+			defer close(stop)
 			for c := 0; c < clients; c++ {
-				go func() {
-					s := newShopper(t, mode)
+				s := newShopper(t, mode)
+				load.Go(func() {
 					o := outcome{expected: map[string]int{}}
 					deadline := time.Now().Add(90 * time.Second)
-					for i := 0; i < adds; i++ {
+					for i := 0; i < adds && !stopped(); i++ {
 						product := fmt.Sprintf("p%d", 1+(c+i)%10)
 						key := fmt.Sprintf("kill-%s-%d-%d-%d", mode, c, i, time.Now().UnixNano())
 						answered := false
-						for attempt := 0; attempt < 40 && !answered && time.Now().Before(deadline); attempt++ {
+						for attempt := 0; attempt < 40 && !answered && time.Now().Before(deadline) && !stopped(); attempt++ {
 							status, err := s.try("POST", "/api/cart/items", `{"product_id":"`+product+`"}`, key)
 							switch {
 							case err != nil:
@@ -215,10 +229,9 @@ func TestReplicaCrashUnderLoad(t *testing.T) {
 						// Paced, so the run (about 4 s) spans the crash.
 						time.Sleep(150 * time.Millisecond)
 					}
-					_, o.cart = s.do("GET", "/api/cart", "")
-					o.replicas = s.distinctReplicas()
+					_, o.cart, o.err = s.fetch("GET", "/api/cart", "")
 					out <- o
-				}()
+				})
 			}
 			// Crash app2 a third of the way in; it restarts by itself.
 			for i := 0; i < clients*adds/3; i++ {
@@ -231,6 +244,9 @@ func TestReplicaCrashUnderLoad(t *testing.T) {
 			var total killTally
 			for c := 0; c < clients; c++ {
 				o := <-out
+				if o.err != nil {
+					t.Errorf("a client's read of its cart at the end: %v", o.err)
+				}
 				got := map[string]int{}
 				for _, it := range o.cart.Items {
 					got[it.ProductID] = it.Qty

@@ -9,6 +9,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +35,10 @@ import (
 // shopper is one browser-like client of the shop through nginx: it keeps
 // cookies (nginx's affinity cookie among them) and remembers which replica
 // served each of its requests.
+//
+// fetch and try fail nothing and return what went wrong, so a goroutine
+// other than the test's may call them (one goroutine per shopper); do and
+// page fail the test and are for the test's own goroutine.
 type shopper struct {
 	t        *testing.T
 	base     string
@@ -65,68 +70,90 @@ type cartBody struct {
 	Error    string `json:"error"`
 }
 
-// do makes one request and returns the status and the cart it answers
-// with, checking the headers every answer carries.
-func (s *shopper) do(method, path, body string) (int, cartBody) {
-	s.t.Helper()
+// send makes one request, with the idempotency key (if any) on a request
+// with a body, and returns the answer with its body read; the error is
+// that of a request that got no answer.
+func (s *shopper) send(method, path, body, key string) (*http.Response, []byte, error) {
 	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
 	if err != nil {
-		s.t.Fatal(err)
+		return nil, nil, err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	// A body cut short decodes to an empty cart; the status still counts.
 	raw, _ := io.ReadAll(resp.Body)
-	var c cartBody
-	_ = json.Unmarshal(raw, &c)
-	replica := resp.Header.Get("X-Replica")
-	if replica == "" {
-		s.t.Errorf("%s %s: no X-Replica header (status %d)", method, path, resp.StatusCode)
-	}
-	if c.Replica != "" && c.Replica != replica {
-		s.t.Errorf("body says replica %q, header %q", c.Replica, replica)
-	}
-	s.replicas = append(s.replicas, replica)
-	return resp.StatusCode, c
+	s.replicas = append(s.replicas, resp.Header.Get("X-Replica"))
+	return resp, raw, nil
 }
 
-// try makes one request with an idempotency key and reports the status or
-// the transport error, without failing the test.
+// fetch makes one request and returns the status and the cart it answers
+// with. A request that got no answer returns status 0 and the error; an
+// answer without X-Replica, or whose body names another replica than the
+// header, returns its status and cart with an error that says so.
+func (s *shopper) fetch(method, path, body string) (int, cartBody, error) {
+	resp, raw, err := s.send(method, path, body, "")
+	if err != nil {
+		return 0, cartBody{}, err
+	}
+	var c cartBody
+	_ = json.Unmarshal(raw, &c)
+	var errs []error
+	replica := resp.Header.Get("X-Replica")
+	if replica == "" {
+		errs = append(errs, fmt.Errorf("%s %s: no X-Replica header (status %d)", method, path, resp.StatusCode))
+	}
+	if c.Replica != "" && c.Replica != replica {
+		errs = append(errs, fmt.Errorf("body says replica %q, header %q", c.Replica, replica))
+	}
+	return resp.StatusCode, c, errors.Join(errs...)
+}
+
+// do is fetch for the test's own goroutine: a request that got no answer
+// fails the test, an answer without the replica's headers is an error.
+func (s *shopper) do(method, path, body string) (int, cartBody) {
+	s.t.Helper()
+	status, c, err := s.fetch(method, path, body)
+	if status == 0 {
+		s.t.Fatal(err)
+	}
+	if err != nil {
+		s.t.Error(err)
+	}
+	return status, c
+}
+
+// try makes one request, with the idempotency key on a request with a
+// body, and returns the status, or the error of a request that got no
+// answer.
 func (s *shopper) try(method, path, body, key string) (int, error) {
-	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	resp, _, err := s.send(method, path, body, key)
 	if err != nil {
 		return 0, err
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", key)
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	return resp.StatusCode, nil
 }
 
 // page fetches a page through the shopper's client and returns its HTML.
 func (s *shopper) page(path string) string {
 	s.t.Helper()
-	resp, err := s.http.Get(s.base + path)
+	_, raw, err := s.send("GET", path, "", "")
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	s.replicas = append(s.replicas, resp.Header.Get("X-Replica"))
-	return string(b)
+	return string(raw)
 }
+
+// lastReplica is the replica that served the shopper's latest request.
+func (s *shopper) lastReplica() string { return s.replicas[len(s.replicas)-1] }
 
 // distinctReplicas lists the replicas that served the shopper, sorted.
 func (s *shopper) distinctReplicas() []string {

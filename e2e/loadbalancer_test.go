@@ -24,7 +24,7 @@ func TestSecondLoadBalancer(t *testing.T) {
 		})
 	})
 	shoppers, before := shopperPerMode(t)
-	pinned := shoppers["sticky"].replicas[len(shoppers["sticky"].replicas)-1]
+	pinned := shoppers["sticky"].lastReplica()
 	killContainer(t, "lb")
 	if _, _, err := probe(stack.lbURL, "GET", "/api/products", nil); err == nil {
 		t.Error("lb still answers after it was killed")

@@ -203,7 +203,7 @@ func TestJWTSignOutRevokes(t *testing.T) {
 		status, c := replay.do("GET", "/api/cart", "")
 		if status != 200 || c.Count != 0 || c.User != "" {
 			t.Errorf("replayed signed-out token on %s: %d, user %q, cart %s; want a fresh session",
-				replay.replicas[len(replay.replicas)-1], status, c.User, describeCart(c))
+				replay.lastReplica(), status, c.User, describeCart(c))
 		}
 	}
 }

@@ -52,6 +52,13 @@
 // its methods, probes and waits, the Docker calls that inject faults, the
 // admin API client and the browser plumbing. The stack's life and the
 // clients change for different reasons, hence two files.
+//
+// Only a test's own goroutine stops the test (t.Fatal, and the helpers
+// that call it: shopper.do, waitFor, crashReplica...). A goroutine the
+// test starts uses helpers that return errors (shopper.fetch, shopper.try,
+// probe) and hands what it saw, errors included, to the test's goroutine,
+// which reports it and decides; the test waits for its goroutines before
+// it returns, however it ends.
 package e2e
 
 import (

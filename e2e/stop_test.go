@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,15 +29,22 @@ func TestReplicaGracefulStop(t *testing.T) {
 		counts loadCounts
 		adds   int
 		cart   cartBody
+		err    error // of the cart's read at the end
 	}
-	results := make(chan result)
+	loadModes := []string{"redis", "jwt", "redis", "jwt"}
+	results := make(chan result, len(loadModes))
 	stop := make(chan struct{})
+	endLoad := sync.OnceFunc(func() { close(stop) })
+	var load sync.WaitGroup
+	// However the test ends, the load ends with it, before the cleanup
+	// looks at the stack.
+	defer load.Wait()
+	defer endLoad()
 	var answered atomic.Int64
-	for _, mode := range []string{"redis", "jwt", "redis", "jwt"} {
-		go func() {
-			s := newShopper(t, mode)
-			var r result
-			r.mode = mode
+	for _, mode := range loadModes {
+		s := newShopper(t, mode)
+		load.Go(func() {
+			r := result{mode: mode}
 			// Until the fault is over, bounded in count and time.
 			deadline := time.After(60 * time.Second)
 		loop:
@@ -69,9 +77,9 @@ func TestReplicaGracefulStop(t *testing.T) {
 					r.counts.other++
 				}
 			}
-			_, r.cart = s.do("GET", "/api/cart", "")
+			_, r.cart, r.err = s.fetch("GET", "/api/cart", "")
 			results <- r
-		}()
+		})
 	}
 	// A sticky browser pinned to app2, with a cart there.
 	var pinned *shopper
@@ -101,16 +109,19 @@ func TestReplicaGracefulStop(t *testing.T) {
 		t.Logf("the sticky browser's first request after app2's SIGTERM: %d %v; retrying once", first, err)
 	}
 	status, c := pinned.do("GET", "/api/cart", "")
-	if status != 200 || c.Count != 0 || pinned.replicas[len(pinned.replicas)-1] == "app2" {
+	if status != 200 || c.Count != 0 || pinned.lastReplica() == "app2" {
 		t.Errorf("sticky browser after its replica stopped: %d, cart %s on %s; want another replica and an empty cart",
-			status, describeCart(c), pinned.replicas[len(pinned.replicas)-1])
+			status, describeCart(c), pinned.lastReplica())
 	}
 	startContainer(t, "app2")
 	back := waitServing(t, "app2", 30*time.Second)
 	t.Logf("app2 started again and served after %.1fs", back.Seconds())
-	close(stop)
-	for i := 0; i < 4; i++ {
+	endLoad()
+	for range loadModes {
 		r := <-results
+		if r.err != nil {
+			t.Errorf("%s shopper, reading its cart at the end: %v", r.mode, r.err)
+		}
 		t.Logf("%s shopper: %s; %d adds answered, cart holds %d", r.mode, r.counts, r.adds, r.cart.Count)
 		if r.counts.errors5xx+r.counts.transport+r.counts.other > 0 {
 			t.Errorf("%s shopper saw errors during a graceful stop: %s", r.mode, r.counts)
