@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,7 +19,7 @@ func TestAdminRequestLog(t *testing.T) {
 	type sent struct{ id, replica, mode, path string }
 	var want []sent
 	for i := range 12 {
-		mode := []string{"sticky", "redis", "jwt"}[i%3]
+		mode := modes[i%len(modes)]
 		path := "/api/cart?mode=" + mode
 		req, _ := http.NewRequest("GET", stack.lbURL+path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -180,15 +179,8 @@ func TestBrowserAdmin(t *testing.T) {
 	dir := screenshotDir(t)
 	admin, base := newBrowser(t)
 	shopper, _ := newBrowser(t)
-	for _, ctx := range []context.Context{admin, shopper} {
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000)); err != nil {
-			t.Fatalf("start browser: %v", err)
-		}
-	}
-	step, cancel := context.WithTimeout(admin, 3*time.Minute)
-	defer cancel()
-	shop, cancelShop := context.WithTimeout(shopper, 2*time.Minute)
-	defer cancelShop()
+	step := startBrowser(t, admin, 1280, 1000, 3*time.Minute)
+	shop := startBrowser(t, shopper, 1280, 1000, 2*time.Minute)
 
 	err := chromedp.Do(step,
 		chromedp.Navigate(base+"/admin"),
@@ -229,11 +221,7 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	var delays []time.Duration
 	for _, p := range []string{"p2", "p5", "p7"} {
-		err := chromedp.Do(shop,
-			chromedp.Click(byTestID("add-"+p)),
-			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-product-id=%q] [data-testid="in-cart"]`, p))),
-		)
-		if err != nil {
+		if err := chromedp.Do(shop, addToCart(p)); err != nil {
 			t.Fatalf("add %s: %v", p, err)
 		}
 		added := time.Now()

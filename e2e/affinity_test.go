@@ -297,23 +297,16 @@ func TestURLAffinityBrowserWithoutCookies(t *testing.T) {
 	needStack(t)
 	ctx := newCookielessBrowser(t)
 	dir := screenshotDir(t)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	step := startBrowser(t, ctx, 1280, 900, 2*time.Minute)
 	base := stack.lbURL
 	err := chromedp.Do(step,
 		chromedp.Navigate(base+"/?"+urlQuery),
 		chromedp.WaitVisible(byTestID("product-card")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="affinity-url"][aria-pressed="true"]`)),
-		chromedp.Click(byTestID("add-p2")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p2"] [data-testid="in-cart"]`)),
-		chromedp.Click(byTestID("add-p6")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p6"] [data-testid="in-cart"]`)),
+		addToCart("p2"),
+		addToCart("p6"),
 		chromedp.Click(byTestID("cart-link")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="cart-line"][data-product-id="p2"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="cart-line"][data-product-id="p6"]`)),
+		cartShows("p2", "p6"),
 		screenshot(t, dir, "cart-sticky-url"),
 	)
 	if err != nil {
@@ -361,11 +354,7 @@ func TestAffinityToggleInTheBrowser(t *testing.T) {
 	needStack(t)
 	ctx, base := newBrowser(t)
 	dir := screenshotDir(t)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	step := startBrowser(t, ctx, 1280, 900, 2*time.Minute)
 	pressed := func(a string) chromedp.CSS {
 		return chromedp.CSS(fmt.Sprintf(`[data-testid="affinity-toggle"][data-affinity=%q] [data-testid="affinity-%s"][aria-pressed="true"]`, a, a))
 	}
@@ -374,8 +363,7 @@ func TestAffinityToggleInTheBrowser(t *testing.T) {
 		chromedp.WaitVisible(pressed("cookie")),
 		chromedp.Click(byTestID("affinity-url")),
 		chromedp.WaitVisible(pressed("url")),
-		chromedp.Click(byTestID("add-p5")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p5"] [data-testid="in-cart"]`)),
+		addToCart("p5"),
 	)
 	if err != nil {
 		t.Fatalf("switch to url affinity and add: %v", err)

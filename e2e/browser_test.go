@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +15,7 @@ func TestBrowserShopping(t *testing.T) {
 	needStack(t)
 	ctx, base := newBrowser(t)
 	dir := screenshotDir(t)
-	// The first action starts the browser, which lives as long as that
-	// call's context: start it without a deadline, then bound each step.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	step := startBrowser(t, ctx, 1280, 900, 2*time.Minute)
 
 	err := chromedp.Do(step,
 		chromedp.Navigate(base+"/"),
@@ -40,15 +33,10 @@ func TestBrowserShopping(t *testing.T) {
 	err = chromedp.Do(step,
 		chromedp.Click(byTestID("mode-redis")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-redis"][aria-pressed="true"]`)),
-		// Each add reloads the page; wait for the new page's "In cart"
-		// badge, not for a flash the previous page may still show.
-		chromedp.Click(byTestID("add-p3")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p3"] [data-testid="in-cart"]`)),
-		chromedp.Click(byTestID("add-p8")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p8"] [data-testid="in-cart"]`)),
+		addToCart("p3"),
+		addToCart("p8"),
 		chromedp.Click(byTestID("cart-link")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="cart-line"][data-product-id="p3"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="cart-line"][data-product-id="p8"]`)),
+		cartShows("p3", "p8"),
 		screenshot(t, dir, "cart-redis"),
 	)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 // measured and reported, not hidden.
 func TestConcurrentAdds(t *testing.T) {
 	needStack(t)
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
+	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			s := newShopper(t, mode)
 			if status, c := s.do("POST", "/api/cart/items", `{"product_id":"p1"}`); status != 200 {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -18,7 +17,7 @@ import (
 // itself and serves again.
 func TestReplicaCrash(t *testing.T) {
 	needStack(t)
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
+	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			t.Cleanup(func() { waitStackHealthy(t) })
 			s := newShopper(t, mode)
@@ -80,11 +79,7 @@ func TestBrowserStickyCrash(t *testing.T) {
 	t.Cleanup(func() { waitStackHealthy(t) })
 	ctx, base := newBrowser(t)
 	dir := screenshotDir(t)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	step := startBrowser(t, ctx, 1280, 900, 2*time.Minute)
 	err := chromedp.Do(step,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(byTestID("product-card")),
@@ -93,10 +88,8 @@ func TestBrowserStickyCrash(t *testing.T) {
 		chromedp.Click(byTestID("mode-sticky")),
 		chromedp.WaitVisible(byTestID("flash")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-sticky"][aria-pressed="true"]`)),
-		chromedp.Click(byTestID("add-p1")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p1"] [data-testid="in-cart"]`)),
-		chromedp.Click(byTestID("add-p10")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-product-id="p10"] [data-testid="in-cart"]`)),
+		addToCart("p1"),
+		addToCart("p10"),
 	)
 	if err != nil {
 		t.Fatalf("fill the sticky cart: %v", err)
@@ -172,7 +165,7 @@ type killTally struct {
 func TestReplicaCrashUnderLoad(t *testing.T) {
 	needStack(t)
 	const clients, adds = 8, 25
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
+	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			t.Cleanup(func() { waitStackHealthy(t) })
 			type outcome struct {

@@ -32,6 +32,11 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
+// modes are the session modes the suite drives, each a column of
+// DESIGN.md's table. Written here rather than taken from session.Modes: a
+// mode joins the suite on purpose, with the outcomes it promises.
+var modes = []string{"sticky", "redis", "jwt"}
+
 // shopper is one browser-like client of the shop through nginx: it keeps
 // cookies (nginx's affinity cookie among them) and remembers which replica
 // served each of its requests.
@@ -202,7 +207,7 @@ func shopperPerMode(t *testing.T) (map[string]*shopper, map[string]cartBody) {
 	t.Helper()
 	shoppers := map[string]*shopper{}
 	carts := map[string]cartBody{}
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
+	for _, mode := range modes {
 		shoppers[mode] = newShopper(t, mode)
 		carts[mode] = fillCart(t, shoppers[mode])
 	}
@@ -296,45 +301,47 @@ func crashReplica(t *testing.T, name string) time.Time {
 	return at
 }
 
-// killContainer sends SIGKILL through the Docker API: a manual stop, after
-// which Docker does not restart the container.
-func killContainer(t *testing.T, name string) {
+// dockerDo runs op on the service's container through the Docker API;
+// an error fails the test, naming what was done to which service.
+func dockerDo(t *testing.T, what, name string, op func(ctx context.Context, cli *testcontainers.DockerClient, id string) error) {
 	t.Helper()
 	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	if _, err := cli.ContainerKill(context.Background(), service(t, name).GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		t.Fatalf("kill %s: %v", name, err)
+	if err := op(context.Background(), cli, service(t, name).GetContainerID()); err != nil {
+		t.Fatalf("%s %s: %v", what, name, err)
 	}
+}
+
+// killContainer sends SIGKILL through the Docker API: a manual stop, after
+// which Docker does not restart the container.
+func killContainer(t *testing.T, name string) {
+	t.Helper()
+	dockerDo(t, "kill", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"})
+		return err
+	})
 }
 
 // startContainer starts a stopped service again and waits until it runs.
 func startContainer(t *testing.T, name string) {
 	t.Helper()
-	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	if _, err := cli.ContainerStart(context.Background(), service(t, name).GetContainerID(), client.ContainerStartOptions{}); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
+	dockerDo(t, "start", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+		return err
+	})
 }
 
 // stopContainer sends SIGTERM and waits up to grace for a graceful exit.
 func stopContainer(t *testing.T, name string, grace time.Duration) {
 	t.Helper()
-	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
 	secs := int(grace.Seconds())
-	if _, err := cli.ContainerStop(context.Background(), service(t, name).GetContainerID(), client.ContainerStopOptions{Timeout: &secs}); err != nil {
-		t.Fatalf("stop %s: %v", name, err)
-	}
+	dockerDo(t, "stop", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
+		return err
+	})
 }
 
 // The compose file's default admin credentials (README).
@@ -553,6 +560,39 @@ func newCookielessBrowser(t *testing.T) context.Context {
 		t.Fatal(err)
 	}
 	return localBrowser(t, path, dir)
+}
+
+// startBrowser starts the browser behind ctx with a viewport of width x
+// height and returns the context for the test's steps, which ends after
+// timeout. The browser lives as long as the context of its first action,
+// so that one has no deadline; the steps have one.
+func startBrowser(t *testing.T, ctx context.Context, width, height int64, timeout time.Duration) context.Context {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	step, cancel := context.WithTimeout(ctx, timeout)
+	t.Cleanup(cancel)
+	return step
+}
+
+// addToCart clicks the product's add button and waits for the "In cart"
+// badge on it. Each add reloads the page: the badge is the new page's, not
+// a flash the previous page may still show.
+func addToCart(product string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Click(byTestID("add-"+product)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-product-id=%q] [data-testid="in-cart"]`, product))),
+	)
+}
+
+// cartShows waits until the cart page shows a line for each product.
+func cartShows(products ...string) chromedp.Action[chromedp.Void] {
+	var steps []chromedp.Action[chromedp.Void]
+	for _, p := range products {
+		steps = append(steps, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid="cart-line"][data-product-id=%q]`, p))))
+	}
+	return chromedp.Steps(steps...)
 }
 
 // screenshot saves a full-page PNG under name (quality 100 means PNG).

@@ -18,7 +18,7 @@ import (
 // over at least two while the cart stays whole (DESIGN.md, row "browsing").
 func TestBrowsingInEachMode(t *testing.T) {
 	needStack(t)
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
+	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			s := newShopper(t, mode)

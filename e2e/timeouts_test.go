@@ -26,7 +26,7 @@ func TestSessionTimeouts(t *testing.T) {
 	// Memory and JWT know the session expired; Redis only that its key is
 	// gone (the TTL ran out), which the page explains as ended.
 	ended := func(c cartBody) bool { return c.Count == 0 && (c.Event == "expired" || c.Event == "lost") }
-	for _, mode := range []string{"sticky", "redis", "jwt"} {
+	for _, mode := range modes {
 		t.Run(mode+"/idle", func(t *testing.T) {
 			t.Parallel()
 			s := newShopper(t, mode)
