@@ -31,18 +31,71 @@ const (
 	JWT Mode = "jwt"
 )
 
-// Modes lists every mode in display order.
+// Modes lists every mode in display order. Everything that ranges over
+// the modes (the toggle, the request log's counts, the admin charts, the
+// simulator) ranges over this list.
 var Modes = []Mode{Sticky, Redis, JWT}
 
 // ParseMode returns the mode named s, and false if s names none.
-func ParseMode(s string) (Mode, bool) {
-	for _, m := range Modes {
-		if string(m) == s {
-			return m, true
+func ParseMode(s string) (Mode, bool) { return parse(Modes, s) }
+
+// Affinity names a technique by which the load balancer finds the replica
+// that holds a sticky session.
+type Affinity string
+
+// The affinity techniques of sticky mode.
+const (
+	// AffinityCookie: the load balancer sets a cookie naming the replica.
+	AffinityCookie Affinity = "cookie"
+	// AffinityURL: the session ID travels in the URL (query parameter
+	// URLParam), and its prefix names the replica.
+	AffinityURL Affinity = "url"
+	// AffinityIP: a hash of the client address picks the replica.
+	AffinityIP Affinity = "ip"
+)
+
+// Affinities lists every affinity technique in display order; the first
+// is the default.
+var Affinities = []Affinity{AffinityCookie, AffinityURL, AffinityIP}
+
+// ParseAffinity returns the technique named s, and false if s names none.
+func ParseAffinity(s string) (Affinity, bool) { return parse(Affinities, s) }
+
+func parse[T ~string](list []T, s string) (T, bool) {
+	for _, v := range list {
+		if string(v) == s {
+			return v, true
 		}
 	}
 	return "", false
 }
+
+// Choices lists values for a sentence: "sticky, redis or jwt".
+func Choices[T ~string](list []T) string {
+	var b strings.Builder
+	for i, v := range list {
+		switch {
+		case i == 0:
+		case i == len(list)-1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(v))
+	}
+	return b.String()
+}
+
+// ReplicaNamePattern is the form of a replica's name, unanchored: 1 to 32
+// lower-case letters, digits, '-' or '_', starting with a letter or digit.
+// A sticky session's ID starts with the name of the replica that holds it,
+// so the name must be safe in cookies, URLs and log lines.
+const ReplicaNamePattern = `[a-z0-9][a-z0-9_-]{0,31}`
+
+var replicaName = regexp.MustCompile(`^` + ReplicaNamePattern + `$`)
+
+// ValidReplicaName reports whether s is a replica name (ReplicaNamePattern).
+func ValidReplicaName(s string) bool { return replicaName.MatchString(s) }
 
 // Event says what a request found of its session.
 type Event string

@@ -44,3 +44,33 @@ func TestTimeoutsEnds(t *testing.T) {
 		t.Error("no limits should never end")
 	}
 }
+
+func TestParseAndChoices(t *testing.T) {
+	for _, m := range Modes {
+		if got, ok := ParseMode(string(m)); !ok || got != m {
+			t.Errorf("ParseMode(%q) = %q, %v", m, got, ok)
+		}
+	}
+	for _, a := range Affinities {
+		if got, ok := ParseAffinity(string(a)); !ok || got != a {
+			t.Errorf("ParseAffinity(%q) = %q, %v", a, got, ok)
+		}
+	}
+	if _, ok := ParseMode("Sticky"); ok {
+		t.Error("modes are case-sensitive")
+	}
+	if _, ok := ParseAffinity(""); ok {
+		t.Error("the empty affinity parsed")
+	}
+	if got := Choices(Modes); got != "sticky, redis or jwt" {
+		t.Errorf("Choices(Modes) = %q", got)
+	}
+	if got := Choices([]Mode{Sticky}); got != "sticky" {
+		t.Errorf("Choices of one = %q", got)
+	}
+	for name, want := range map[string]bool{"app2": true, "sessiondemo-app-3": true, "App2": false, "-app": false, "": false, "a.b": false} {
+		if ValidReplicaName(name) != want {
+			t.Errorf("ValidReplicaName(%q) = %v, want %v", name, !want, want)
+		}
+	}
+}
