@@ -4,8 +4,10 @@
 //
 // The stack is started once for the package. Without Docker the tests skip
 // with a message, unless E2E_REQUIRED=1 (CI), where that is a failure.
-// Where no registry is reachable, run `eval "$(.ci/images)"` first so the
-// image variables name the Debian stand-ins.
+// Where no registry is reachable, run `eval "$(.ci/setup)"` first so the
+// image variables name the Debian stand-ins. What every test that needs
+// Docker shares (this package and the Redis store's tests) is in
+// e2e/dockertest.
 //
 // One file per fault or capability, whichever way a test drives the stack
 // (HTTP, the admin API or a browser), so that "where is X tested?" has one
@@ -67,12 +69,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/compose"
+
+	"github.com/sessiondemo/shop/e2e/dockertest"
 )
 
 // stack is the running compose stack, shared by the package's tests.
@@ -90,21 +92,11 @@ var stack struct {
 }
 
 // imageVars are passed from the environment to the compose file, so the
-// stand-in images of .ci/images (or any others) are used.
+// stand-in images of .ci/setup (or any others) are used.
 var imageVars = []string{"NGINX_IMAGE", "REDIS_IMAGE", "GO_IMAGE", "RUNTIME_IMAGE", "APP_IMAGE", "GOPROXY", "GOFLAGS"}
 
 func TestMain(m *testing.M) {
-	// Where /.dockerenv exists testcontainers would guess that published
-	// ports are on the default gateway, outside this machine; with a local
-	// Docker socket they are on 127.0.0.1.
-	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" && !strings.HasPrefix(os.Getenv("DOCKER_HOST"), "tcp://") {
-		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
-	}
-	// The reaper is an image of its own that cannot be pulled without a
-	// registry; the stack is torn down here instead.
-	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
+	dockertest.Prepare()
 	code := func() int {
 		down := startStack()
 		defer down()
@@ -118,14 +110,8 @@ func TestMain(m *testing.M) {
 func startStack() (down func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	provider, err := testcontainers.ProviderDefault.GetProvider()
-	if err == nil {
-		err = provider.Health(ctx)
-		provider.Close()
-	}
-	if err != nil {
-		stack.err = fmt.Errorf("Docker is not reachable: %w", err)
-		stack.skip = os.Getenv("E2E_REQUIRED") != "1"
+	if err := dockertest.Reachable(ctx); err != nil {
+		stack.err, stack.skip = err, !dockertest.Required()
 		return func() {}
 	}
 	dc, urls, down, err := upStack(ctx, nil)
@@ -171,7 +157,7 @@ func upStack(ctx context.Context, extra map[string]string) (*compose.DockerCompo
 	// Wait(true) waits for every service's health check: the replicas
 	// answer /healthz and nginx answers through them.
 	if err := dc.Up(ctx, compose.Wait(true)); err != nil {
-		return nil, nil, down, fmt.Errorf("compose up: %w (where no registry is reachable, build the stand-in images first: eval \"$(.ci/images)\")", err)
+		return nil, nil, down, fmt.Errorf("compose up: %w (%s)", err, dockertest.NoRegistryHint)
 	}
 	var urls []string
 	for _, name := range []string{"lb", "lb2"} {

@@ -38,10 +38,7 @@ func TestLostSessionNamesItsReplica(t *testing.T) {
 func TestIssuedIDsNameThisReplica(t *testing.T) {
 	st := New("app2", session.Timeouts{Idle: time.Hour})
 	s := session.New(session.EventCreated, time.Now())
-	w := httptest.NewRecorder()
-	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
-		t.Fatal(err)
-	}
+	sessiontest.Save(t, st, s)
 	if !strings.HasPrefix(s.ID, "app2.") || !idPattern.MatchString(s.ID) {
 		t.Errorf("ID %q does not match the issued format", s.ID)
 	}
@@ -51,20 +48,9 @@ func TestIdleSessionExpires(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	st := New("app1", session.Timeouts{Idle: time.Minute})
 	st.now = func() time.Time { return now }
-	s := session.New(session.EventCreated, now)
-	w := httptest.NewRecorder()
-	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
-		t.Fatal(err)
-	}
-	ck := w.Result().Cookies()[0]
+	ck := sessiontest.Save(t, st, session.New(session.EventCreated, now))
 	now = now.Add(61 * time.Second)
-	r := httptest.NewRequest("GET", "/", nil)
-	r.AddCookie(ck)
-	got, err := st.Load(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Event != session.EventExpired || st.Len() != 0 {
+	if got := sessiontest.Load(t, st, ck); got.Event != session.EventExpired || st.Len() != 0 {
 		t.Errorf("event %s, %d sessions held; want expired and none", got.Event, st.Len())
 	}
 }
@@ -73,21 +59,8 @@ func TestAbsoluteTimeoutAndSweep(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	st := New("app1", session.Timeouts{Idle: 2 * time.Second, Absolute: 5 * time.Second})
 	st.now = func() time.Time { return now }
-	s := session.New(session.EventCreated, now)
-	w := httptest.NewRecorder()
-	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
-		t.Fatal(err)
-	}
-	ck := w.Result().Cookies()[0]
-	load := func() *session.Session {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.AddCookie(ck)
-		got, err := st.Load(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
+	ck := sessiontest.Save(t, st, session.New(session.EventCreated, now))
+	load := func() *session.Session { return sessiontest.Load(t, st, ck) }
 	// Requests 1.5 s apart keep it alive past the idle timeout...
 	for i := 0; i < 3; i++ {
 		now = now.Add(1500 * time.Millisecond)
@@ -101,19 +74,14 @@ func TestAbsoluteTimeoutAndSweep(t *testing.T) {
 		t.Errorf("at +6s: %s, want expired (absolute 5s)", got.Event)
 	}
 	// A session nobody asks for again is swept.
-	s2 := session.New(session.EventCreated, now)
-	if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s2); err != nil {
-		t.Fatal(err)
-	}
+	ck2 := sessiontest.Save(t, st, session.New(session.EventCreated, now))
 	now = now.Add(3 * time.Second)
 	if n := st.Sweep(); n != 1 || st.Len() != 0 {
 		t.Errorf("swept %d, %d left; want 1 swept, none left", n, st.Len())
 	}
 	// Its browser, coming back, hears that it expired, not that it was lost.
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Header.Set("Cookie", CookieName+"="+s2.ID)
-	if got, err := st.Load(r); err != nil || got.Event != session.EventExpired {
-		t.Errorf("swept session: %+v, %v; want expired", got, err)
+	if got := sessiontest.Load(t, st, ck2); got.Event != session.EventExpired {
+		t.Errorf("swept session: %+v; want expired", got)
 	}
 }
 

@@ -16,26 +16,15 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
 
+	"github.com/sessiondemo/shop/e2e/dockertest"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/sessiontest"
 )
 
 var testKeys = []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}}
 
-// TestMain points testcontainers at this machine before it reads its
-// configuration.
 func TestMain(m *testing.M) {
-	// Where /.dockerenv exists testcontainers guesses that published ports
-	// are on the default gateway, an address outside this machine; with a
-	// local Docker socket they are on 127.0.0.1.
-	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" && !strings.HasPrefix(os.Getenv("DOCKER_HOST"), "tcp://") {
-		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
-	}
-	// The reaper is an image of its own that cannot be pulled without a
-	// registry; each test removes its containers itself.
-	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
+	dockertest.Prepare()
 	os.Exit(m.Run())
 }
 
@@ -44,26 +33,13 @@ func TestMain(m *testing.M) {
 // failure. REDIS_IMAGE picks the image (default redis:8).
 func startRedis(t testing.TB) *redis.Client {
 	t.Helper()
+	dockertest.Need(t)
 	ctx := context.Background()
-	image := os.Getenv("REDIS_IMAGE")
-	if image == "" {
-		image = "redis:8"
-	}
-	provider, err := testcontainers.ProviderDefault.GetProvider()
-	if err == nil {
-		defer provider.Close()
-		err = provider.Health(ctx)
-	}
-	if err != nil {
-		if os.Getenv("E2E_REQUIRED") == "1" {
-			t.Fatalf("Docker is required (E2E_REQUIRED=1) but not reachable: %v", err)
-		}
-		t.Skipf("Docker is not reachable, so the Redis tests cannot run (E2E_REQUIRED=1 makes this a failure): %v", err)
-	}
+	image := dockertest.Image("REDIS_IMAGE", "redis:8")
 	ctr, err := tcredis.Run(ctx, image, testcontainers.WithCmd("redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no"))
 	testcontainers.CleanupContainer(t, ctr)
 	if err != nil {
-		t.Fatalf("start redis (%s): %v\n(where no registry is reachable, build the stand-in images first: eval \"$(.ci/images)\")", image, err)
+		t.Fatalf("start redis (%s): %v\n(%s)", image, err, dockertest.NoRegistryHint)
 	}
 	uri, err := ctr.ConnectionString(ctx)
 	if err != nil {
@@ -106,10 +82,7 @@ func TestRedis(t *testing.T) {
 		s := session.New(session.EventCreated, time.Now())
 		s.User = "carol-the-customer"
 		_ = s.Cart.Add("p10", 3)
-		w := httptest.NewRecorder()
-		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
-			t.Fatal(err)
-		}
+		sessiontest.Save(t, st, s)
 		raw, err := client.Get(ctx, KeyPrefix+s.ID).Bytes()
 		if err != nil {
 			t.Fatal(err)
@@ -173,20 +146,12 @@ func TestRedis(t *testing.T) {
 	t.Run("a read refreshes the TTL", func(t *testing.T) {
 		st := newStore(t, client)
 		s := session.New(session.EventCreated, time.Now())
-		w := httptest.NewRecorder()
-		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
-			t.Fatal(err)
-		}
-		ck := w.Result().Cookies()[0]
+		ck := sessiontest.Save(t, st, s)
 		if ck.MaxAge != 0 {
 			t.Errorf("cookie Max-Age %d: the browser must not expire a session whose TTL reads refresh", ck.MaxAge)
 		}
 		client.Expire(ctx, KeyPrefix+s.ID, 10*time.Second)
-		r := httptest.NewRequest("GET", "/", nil)
-		r.AddCookie(ck)
-		if _, err := st.Load(r); err != nil {
-			t.Fatal(err)
-		}
+		sessiontest.Load(t, st, ck)
 		if ttl := client.TTL(ctx, KeyPrefix+s.ID).Val(); ttl < 59*time.Minute {
 			t.Errorf("TTL after a read %v, want it refreshed to the idle timeout (1h)", ttl)
 		}
@@ -198,18 +163,13 @@ func TestRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := session.New(session.EventCreated, time.Now().Add(-2*time.Hour+20*time.Second))
-		w := httptest.NewRecorder()
-		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
-			t.Fatal(err)
-		}
+		ck := sessiontest.Save(t, st, s)
 		if ttl := client.TTL(ctx, KeyPrefix+s.ID).Val(); ttl > 21*time.Second || ttl <= 0 {
 			t.Errorf("TTL %v near the absolute end, want at most the 20 s left", ttl)
 		}
 		st.now = func() time.Time { return time.Now().Add(25 * time.Second) }
-		r := httptest.NewRequest("GET", "/", nil)
-		r.AddCookie(w.Result().Cookies()[0])
-		if got, err := st.Load(r); err != nil || got.Event != session.EventExpired {
-			t.Errorf("past the absolute end: %+v, %v; want expired", got, err)
+		if got := sessiontest.Load(t, st, ck); got.Event != session.EventExpired {
+			t.Errorf("past the absolute end: %+v; want expired", got)
 		}
 		if n := client.Exists(ctx, KeyPrefix+s.ID).Val(); n != 0 {
 			t.Errorf("the ended session's key is still there")
@@ -236,20 +196,8 @@ func TestRedis(t *testing.T) {
 		st := newStore(t, client)
 		s := session.New(session.EventCreated, time.Now())
 		_ = s.Cart.Add("p1", 1)
-		w := httptest.NewRecorder()
-		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
-			t.Fatal(err)
-		}
-		ck := w.Result().Cookies()[0]
-		load := func() *session.Session {
-			r := httptest.NewRequest("GET", "/", nil)
-			r.AddCookie(ck)
-			got, err := st.Load(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return got
-		}
+		ck := sessiontest.Save(t, st, s)
+		load := func() *session.Session { return sessiontest.Load(t, st, ck) }
 		signIn, add := load(), load()
 		_ = add.Cart.Add("p2", 1)
 		if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), add); err != nil {
@@ -421,22 +369,14 @@ func TestNaiveVersusSafeSaves(t *testing.T) {
 func TestNaiveSaveNeverRevivesAnEndedSession(t *testing.T) {
 	client := startRedis(t)
 	st := newStore(t, client)
-	first := session.New(session.EventCreated, time.Now())
-	w := httptest.NewRecorder()
-	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), first); err != nil {
-		t.Fatal(err)
-	}
-	ck := w.Result().Cookies()[0]
-	r := httptest.NewRequest("POST", "/", nil)
-	r.AddCookie(ck)
-	loaded, err := st.Load(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ck := sessiontest.Save(t, st, session.New(session.EventCreated, time.Now()))
+	loaded := sessiontest.Load(t, st, ck)
 	if err := client.Del(t.Context(), KeyPrefix+loaded.ID).Err(); err != nil {
 		t.Fatal(err)
 	}
 	_ = loaded.Cart.Add("p1", 1)
+	r := httptest.NewRequest("POST", "/", nil)
+	r.AddCookie(ck)
 	if err := st.SaveNaive(httptest.NewRecorder(), r, loaded); !errors.Is(err, session.ErrConflict) {
 		t.Errorf("naive save over a deleted session = %v, want ErrConflict", err)
 	}

@@ -44,16 +44,16 @@ func Run(t *testing.T, c Contract) {
 
 	t.Run("saved session loads back", func(t *testing.T) {
 		st := c.New(t)
-		s := load(t, st, nil)
+		s := Load(t, st, nil)
 		s.User = "alice"
 		mustAdd(t, s, "p1", 2)
 		mustAdd(t, s, "p3", 1)
 		s.Remember("0123abcd", "ff00")
-		ck := save(t, st, s)
+		ck := Save(t, st, s)
 		if s.ID == "" {
 			t.Fatal("Save left the ID empty")
 		}
-		got := load(t, st, ck)
+		got := Load(t, st, ck)
 		if got.Event != session.EventFound {
 			t.Fatalf("Event = %s, want found", got.Event)
 		}
@@ -73,12 +73,12 @@ func Run(t *testing.T, c Contract) {
 
 	t.Run("changes without Save are not kept", func(t *testing.T) {
 		st := c.New(t)
-		s := load(t, st, nil)
+		s := Load(t, st, nil)
 		mustAdd(t, s, "p1", 1)
-		ck := save(t, st, s)
-		s2 := load(t, st, ck)
+		ck := Save(t, st, s)
+		s2 := Load(t, st, ck)
 		mustAdd(t, s2, "p2", 5)
-		if got := load(t, st, ck); got.Cart.Qty("p2") != 0 {
+		if got := Load(t, st, ck); got.Cart.Qty("p2") != 0 {
 			t.Errorf("unsaved change visible: %v", got.Cart.Lines)
 		}
 	})
@@ -111,23 +111,23 @@ func Run(t *testing.T, c Contract) {
 
 	t.Run("renew issues a new ID", func(t *testing.T) {
 		st := c.New(t)
-		s := load(t, st, nil)
+		s := Load(t, st, nil)
 		mustAdd(t, s, "p4", 1)
-		old := save(t, st, s)
+		old := Save(t, st, s)
 		oldID := s.ID
-		s = load(t, st, old)
+		s = Load(t, st, old)
 		s.User = "bob"
 		s.Renew()
-		fresh := save(t, st, s)
+		fresh := Save(t, st, s)
 		if s.ID == oldID || fresh.Value == old.Value {
 			t.Fatalf("ID not rotated: %s", s.ID)
 		}
-		got := load(t, st, fresh)
+		got := Load(t, st, fresh)
 		if got.User != "bob" || got.Cart.Qty("p4") != 1 {
 			t.Errorf("renewed session lost its data: %+v", got)
 		}
 		if c.Stateful {
-			if again := load(t, st, old); again.Event == session.EventFound || again.Cart.Count() != 0 {
+			if again := Load(t, st, old); again.Event == session.EventFound || again.Cart.Count() != 0 {
 				t.Errorf("old ID still loads: %+v", again)
 			}
 		}
@@ -136,25 +136,25 @@ func Run(t *testing.T, c Contract) {
 	if c.Stateful {
 		t.Run("a save over a changed state conflicts", func(t *testing.T) {
 			st := c.New(t)
-			s := load(t, st, nil)
+			s := Load(t, st, nil)
 			mustAdd(t, s, "p1", 1)
-			ck := save(t, st, s)
-			first, second := load(t, st, ck), load(t, st, ck)
+			ck := Save(t, st, s)
+			first, second := Load(t, st, ck), Load(t, st, ck)
 			mustAdd(t, first, "p2", 1)
-			save(t, st, first)
+			Save(t, st, first)
 			mustAdd(t, second, "p3", 1)
 			err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), second)
 			if !errors.Is(err, session.ErrConflict) {
 				t.Fatalf("stale save: err %v, want ErrConflict", err)
 			}
-			got := load(t, st, ck)
+			got := Load(t, st, ck)
 			if got.Cart.Qty("p2") != 1 || got.Cart.Qty("p3") != 0 {
 				t.Errorf("after the conflict the cart is %v; want the first save's p2 and no p3", got.Cart.Lines)
 			}
 			// Reloaded, the second change applies on top of the first.
 			mustAdd(t, got, "p3", 1)
-			save(t, st, got)
-			if again := load(t, st, ck); again.Cart.Count() != 3 {
+			Save(t, st, got)
+			if again := Load(t, st, ck); again.Cart.Count() != 3 {
 				t.Errorf("after a reload and retry the cart is %v, want p1, p2 and p3", again.Cart.Lines)
 			}
 		})
@@ -165,12 +165,12 @@ func Run(t *testing.T, c Contract) {
 	if c.Unknown != "" {
 		t.Run("unknown ID is never adopted", func(t *testing.T) {
 			st := c.New(t)
-			s := load(t, st, &http.Cookie{Name: c.Cookie, Value: c.Unknown})
+			s := Load(t, st, &http.Cookie{Name: c.Cookie, Value: c.Unknown})
 			if s.Event != session.EventLost || s.ID != "" || s.Cart.Count() != 0 {
 				t.Fatalf("got %+v, want a new lost session", s)
 			}
 			mustAdd(t, s, "p1", 1)
-			ck := save(t, st, s)
+			ck := Save(t, st, s)
 			if ck.Value == c.Unknown || strings.Contains(ck.Value, c.Unknown) {
 				t.Errorf("store adopted the client's ID")
 			}
@@ -199,9 +199,9 @@ func Run(t *testing.T, c Contract) {
 
 	t.Run("concurrent loads and saves", func(t *testing.T) {
 		st := c.New(t)
-		s := load(t, st, nil)
+		s := Load(t, st, nil)
 		mustAdd(t, s, "p1", 1)
-		ck := save(t, st, s)
+		ck := Save(t, st, s)
 		var wg sync.WaitGroup
 		for i := 0; i < 8; i++ {
 			wg.Add(1)
@@ -227,7 +227,9 @@ func Run(t *testing.T, c Contract) {
 	})
 }
 
-func load(t *testing.T, st session.Store, ck *http.Cookie) *session.Session {
+// Load loads the session of a request that carries ck (nil for none),
+// failing the test on an error.
+func Load(t testing.TB, st session.Store, ck *http.Cookie) *session.Session {
 	t.Helper()
 	r := httptest.NewRequest("GET", "/", nil)
 	if ck != nil {
@@ -240,7 +242,9 @@ func load(t *testing.T, st session.Store, ck *http.Cookie) *session.Session {
 	return s
 }
 
-func save(t *testing.T, st session.Store, s *session.Session) *http.Cookie {
+// Save saves s and returns the cookie the store set, failing the test on
+// an error or when no cookie was set.
+func Save(t testing.TB, st session.Store, s *session.Session) *http.Cookie {
 	t.Helper()
 	w := httptest.NewRecorder()
 	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
@@ -249,7 +253,7 @@ func save(t *testing.T, st session.Store, s *session.Session) *http.Cookie {
 	return findCookie(t, w, "")
 }
 
-func findCookie(t *testing.T, w *httptest.ResponseRecorder, name string) *http.Cookie {
+func findCookie(t testing.TB, w *httptest.ResponseRecorder, name string) *http.Cookie {
 	t.Helper()
 	for _, ck := range w.Result().Cookies() {
 		if name == "" || ck.Name == name {
