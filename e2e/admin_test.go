@@ -77,18 +77,22 @@ type simState struct {
 	Running bool   `json:"running"`
 	Error   string `json:"error"`
 	Result  *struct {
-		Requests   int `json:"Requests"`
-		Errors     int `json:"Errors"`
+		Requests   int `json:"requests"`
+		Errors     int `json:"errors"`
 		PerReplica []struct {
-			Replica  string
-			Requests int
-			Sessions int
-		} `json:"PerReplica"`
-		RequestsMaxMean float64 `json:"RequestsMaxMean"`
-		SessionsMaxMean float64 `json:"SessionsMaxMean"`
-		Carts           struct{ Checked, Kept, Lost int }
-		LostAdds        int      `json:"LostAdds"`
-		ErrorSamples    []string `json:"ErrorSamples"`
+			Replica  string `json:"replica"`
+			Requests int    `json:"requests"`
+			Sessions int    `json:"sessions"`
+		} `json:"per_replica"`
+		RequestsMaxMean float64 `json:"requests_max_mean"`
+		SessionsMaxMean float64 `json:"sessions_max_mean"`
+		Carts           struct {
+			Checked int `json:"checked"`
+			Kept    int `json:"kept"`
+			Lost    int `json:"lost"`
+		} `json:"carts"`
+		LostAdds     int      `json:"lost_adds"`
+		ErrorSamples []string `json:"error_samples"`
 	} `json:"result"`
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/simulator"
 )
 
@@ -169,7 +170,7 @@ func TestNaiveVersusSafeWrites(t *testing.T) {
 		t.Errorf("redis naive: no add lost in %d tries of %d concurrent adds; the naive write should lose updates", tries, n)
 	}
 
-	for _, mode := range []string{"sticky", "jwt"} {
+	for _, mode := range []session.Mode{session.Sticky, session.JWT} {
 		res, err := simulator.ConcurrentAdds(ctx, stack.lbURL, mode, n, false, simClient())
 		if err != nil {
 			t.Errorf("%s: %v", mode, err)
@@ -177,7 +178,7 @@ func TestNaiveVersusSafeWrites(t *testing.T) {
 		}
 		t.Logf("%s: %d sent, %d acknowledged, %d of %d in the cart (%d lost), answers %v, replicas %v",
 			mode, res.Sent, res.Acknowledged, res.InCart, 1+res.Acknowledged, res.Lost(), res.Statuses, res.Replicas)
-		if mode == "sticky" && (res.Lost() != 0 || res.Acknowledged != n) {
+		if mode == session.Sticky && (res.Lost() != 0 || res.Acknowledged != n) {
 			t.Errorf("sticky: %d acknowledged, %d lost; want all %d acknowledged and none lost", res.Acknowledged, res.Lost(), n)
 		}
 	}
@@ -188,8 +189,8 @@ type concurrentAnswer struct {
 	Lost    int    `json:"lost"`
 	Summary string `json:"summary"`
 	Result  struct {
-		InCart       int
-		Acknowledged int
+		InCart       int `json:"in_cart"`
+		Acknowledged int `json:"acknowledged"`
 	} `json:"result"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/simulator"
 )
 
@@ -69,14 +70,16 @@ func TestBrowsingInEachMode(t *testing.T) {
 func TestSimulatorSpread(t *testing.T) {
 	needStack(t)
 	for _, tc := range []struct {
-		mode, affinity, sessions string
-		assert                   bool
+		mode     session.Mode
+		affinity session.Affinity
+		sessions string
+		assert   bool
 	}{
-		{"redis", "", simulator.ProfileShort, true},
-		{"jwt", "", simulator.ProfileShort, true},
-		{"sticky", "cookie", simulator.ProfileLong, false},
+		{session.Redis, "", simulator.ProfileShort, true},
+		{session.JWT, "", simulator.ProfileShort, true},
+		{session.Sticky, session.AffinityCookie, simulator.ProfileLong, false},
 	} {
-		t.Run(tc.mode, func(t *testing.T) {
+		t.Run(string(tc.mode), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cfg := simulator.Config{

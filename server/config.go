@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -68,9 +67,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		h, _ := os.Hostname()
 		c.Replica = strings.ToLower(h)
 	}
-	mode, ok := session.ParseMode(get("SESSION_DEFAULT_MODE", "sticky"))
+	mode, ok := session.ParseMode(get("SESSION_DEFAULT_MODE", string(session.Sticky)))
 	if !ok {
-		errs = append(errs, fmt.Errorf("SESSION_DEFAULT_MODE=%q: want sticky, redis or jwt", getenv("SESSION_DEFAULT_MODE")))
+		errs = append(errs, fmt.Errorf("SESSION_DEFAULT_MODE=%q: want %s", getenv("SESSION_DEFAULT_MODE"), session.Choices(session.Modes)))
 	}
 	c.DefaultMode = mode
 	// durationAtLeast reads a Go duration no shorter than min (0 or 1ns).
@@ -109,7 +108,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if !named {
 			name = host
 		}
-		if err != nil || !replicaName.MatchString(name) {
+		if err != nil || !session.ValidReplicaName(name) {
 			errs = append(errs, fmt.Errorf("PEERS: %q is not a replica's host:port (such as app2:8080) or name=host:port", item))
 			continue
 		}
@@ -140,9 +139,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	return c, errors.Join(errs...)
 }
-
-// replicaName is the form of a replica's host name in PEERS.
-var replicaName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // splitList splits a comma-separated setting, dropping empty items.
 func splitList(v string) []string {

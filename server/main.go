@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessiondemo/shop/web"
+	"github.com/sessiondemo/shop/web/admin"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/jwtstore"
 	"github.com/sessiondemo/shop/web/session/memstore"
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			session.JWT:    jwtStore,
 		},
 		Logger: log,
-		Admin: web.Admin{
+		Admin: admin.Options{
 			User:             cfg.AdminUser,
 			Password:         cfg.AdminPassword,
 			Peers:            cfg.Peers,

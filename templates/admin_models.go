@@ -78,8 +78,8 @@ type LoadBar struct {
 type StoreView struct {
 	// Mode is "sticky", "redis" or "jwt".
 	Mode string
-	// Title names the store, e.g. "Memory of app2".
-	Title string
+	// Replica is the replica whose memory holds the session (sticky), or "".
+	Replica string
 	// Held is true when the store holds a session for the caller.
 	Held bool
 	// Where is one or two sentences about where and how it is kept.

@@ -16,6 +16,9 @@ type Page struct {
 	Affinity string
 	// Modes lists the choices of the mode toggle, in display order.
 	Modes []ModeOption
+	// Affinities lists the sticky techniques of the affinity toggle, in
+	// display order.
+	Affinities []string
 	// User is the signed-in demo user, or "" when signed out.
 	User string
 	// CartCount is the number of items in the cart, shown on the cart link.
@@ -44,14 +47,11 @@ type Page struct {
 	ClientAddr string
 }
 
-// ModeOption is one choice of the session-mode toggle.
+// ModeOption is one choice of the session-mode toggle. Its label and
+// explanation are the templates' own (modeName, modeDescription).
 type ModeOption struct {
 	// Value is the mode's name as the server knows it: "sticky", "redis" or "jwt".
 	Value string
-	// Label is the short text on the toggle button.
-	Label string
-	// Description is a one-line explanation shown as the button's title.
-	Description string
 	// Selected is true for the mode this browser uses.
 	Selected bool
 }
@@ -64,23 +64,58 @@ type TrailEntry struct {
 	Current bool
 }
 
-// Flash is a one-time message shown at the top of a page.
+// Flash is a one-time message shown at the top of a page after an action
+// (POST, redirect, GET), as a code the templates turn into a sentence
+// (flashText); a code they do not know shows nothing.
 type Flash struct {
-	// Kind is "success", "error" or "info".
-	Kind string
-	// Message is the sentence shown.
-	Message string
+	// Code says what happened: one of the Flash constants.
+	Code string
+	// Subject is what it happened to: a product's name, a user, a mode or
+	// an affinity technique.
+	Subject string
 }
 
-// Notice is a longer explanation about the session, shown above the content.
+// The flash codes.
+const (
+	FlashAdded     = "added"      // Subject: the product's name
+	FlashUpdated   = "updated"    // Subject: the product's name
+	FlashRemoved   = "removed"    // Subject: the product's name
+	FlashCleared   = "cleared"    // the cart was emptied
+	FlashSignedIn  = "signed-in"  // Subject: the user
+	FlashSignedOut = "signed-out" // the session was ended and a new one started
+	FlashMode      = "mode"       // Subject: the mode switched to
+	FlashAffinity  = "affinity"   // Subject: the sticky technique switched to
+)
+
+// Notice explains something about the session the person should know, as
+// a code the templates turn into a title and sentences (noticeText).
 type Notice struct {
-	// Kind is "warning" or "info".
-	Kind string
-	// Title is a short headline.
-	Title string
-	// Message is one or more sentences.
-	Message string
+	// Code says what happened: one of the Notice constants.
+	Code string
+	// Replica is the replica that served this page.
+	Replica string
+	// LostFrom is the replica that held a sticky session this page could
+	// not find (NoticeLostElsewhere).
+	LostFrom string
+	// Detail is the store's own sentence (NoticeDegraded).
+	Detail string
 }
+
+// The notice codes.
+const (
+	// NoticeLostElsewhere: a sticky session lived on another replica
+	// (LostFrom), which went down or the load balancer moved the browser.
+	NoticeLostElsewhere = "lost-elsewhere"
+	// NoticeLostHere: the replica that served the page held the sticky
+	// session and was restarted.
+	NoticeLostHere = "lost-here"
+	// NoticeEnded: the store no longer holds the session the browser sent.
+	NoticeEnded = "ended"
+	// NoticeExpired: the session was idle for too long.
+	NoticeExpired = "expired"
+	// NoticeDegraded: a feature of the store did not work (Detail says which).
+	NoticeDegraded = "degraded"
+)
 
 // SessionInfo describes the session behind a page, for the footer panel.
 type SessionInfo struct {
@@ -148,8 +183,6 @@ type CartModel struct {
 	Total string
 	// MaxQty is the largest quantity a line may hold.
 	MaxQty int
-	// ModeNote explains what this mode does to concurrent changes, or "".
-	ModeNote string
 }
 
 // ErrorModel is the view model of an error page.

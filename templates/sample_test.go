@@ -5,11 +5,7 @@ import "fmt"
 // Sample models shared by the component tests and the preview.
 
 func sampleModes(selected string) []ModeOption {
-	modes := []ModeOption{
-		{Value: "sticky", Label: "Sticky", Description: "The load balancer pins this browser to one replica; the session lives in that replica's memory."},
-		{Value: "redis", Label: "Redis", Description: "The session lives in Redis; any replica can serve any request."},
-		{Value: "jwt", Label: "JWT", Description: "The cart travels in a signed token; no replica stores anything."},
-	}
+	modes := []ModeOption{{Value: "sticky"}, {Value: "redis"}, {Value: "jwt"}}
 	for i := range modes {
 		modes[i].Selected = modes[i].Value == selected
 	}
@@ -26,14 +22,15 @@ func sampleTrail(replicas ...string) []TrailEntry {
 
 func samplePage(path string) Page {
 	return Page{
-		Replica:   "app2",
-		Mode:      "redis",
-		Modes:     sampleModes("redis"),
-		CartCount: 5,
-		Trail:     sampleTrail("app1", "app2", "app3", "app1", "app2", "app3", "app3", "app1", "app2", "app2"),
-		Session:   SessionInfo{Hash: "3f9a1c", Event: "found", Store: "Redis"},
-		RequestID: "01J8Z4K2-app2-000187",
-		Path:      path,
+		Replica:    "app2",
+		Mode:       "redis",
+		Modes:      sampleModes("redis"),
+		Affinities: []string{"cookie", "url", "ip"},
+		CartCount:  5,
+		Trail:      sampleTrail("app1", "app2", "app3", "app1", "app2", "app3", "app3", "app1", "app2", "app2"),
+		Session:    SessionInfo{Hash: "3f9a1c", Event: "found", Store: "Redis"},
+		RequestID:  "01J8Z4K2-app2-000187",
+		Path:       path,
 	}
 }
 
@@ -70,7 +67,7 @@ func sampleShop() ShopModel {
 	inCart := map[string]int{"p1": 2, "p4": 1, "p10": 2}
 	m := ShopModel{Page: samplePage("/")}
 	m.Page.Title = "Shop"
-	m.Page.Flash = &Flash{Kind: "success", Message: "Added 2 × Rubber Duck to your cart."}
+	m.Page.Flash = &Flash{Code: FlashAdded, Subject: "Rubber Duck"}
 	for _, p := range sampleProducts {
 		m.Products = append(m.Products, Product{
 			ID: p.id, Name: p.name, Description: p.desc,
@@ -106,11 +103,7 @@ func sampleEmptyCart() CartModel {
 	m.Page.Trail = sampleTrail("app3", "app3", "app3", "app3", "app3", "app3", "app3", "app1")
 	m.Page.Replica = "app1"
 	m.Page.Session = SessionInfo{Hash: "c04d9e", Event: "lost", Store: "memory of app1"}
-	m.Page.Notice = &Notice{
-		Kind:    "warning",
-		Title:   "Your cart was on app3, which is gone",
-		Message: "In sticky mode the session lives in the memory of one replica. app3 stopped, so the load balancer sent you to app1, which has never seen your session. Switch to Redis or JWT to keep the cart when a replica dies.",
-	}
+	m.Page.Notice = &Notice{Code: NoticeLostElsewhere, Replica: "app1", LostFrom: "app3"}
 	return m
 }
 

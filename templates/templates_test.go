@@ -213,8 +213,8 @@ func TestShopPage(t *testing.T) {
 		t.Errorf("p1 badge %q, want %q", got, "In cart: 2")
 	}
 
-	if got := d.textOf("flash"); got != m.Page.Flash.Message {
-		t.Errorf("flash %q, want %q", got, m.Page.Flash.Message)
+	if got, want := d.textOf("flash"), "Rubber Duck added to your cart."; got != want {
+		t.Errorf("flash %q, want %q", got, want)
 	}
 	if got := attr(d.one("flash"), "data-kind"); got != "success" {
 		t.Errorf("flash kind %q, want success", got)
@@ -243,11 +243,11 @@ func TestHeader(t *testing.T) {
 		if got := attr(b, "aria-pressed"); got != wantPressed {
 			t.Errorf("mode-%s aria-pressed %q, want %q", o.Value, got, wantPressed)
 		}
-		if got := attr(b, "title"); got != o.Description {
-			t.Errorf("mode-%s title %q, want the description", o.Value, got)
+		if got := attr(b, "title"); got == "" || got != modeDescription(o.Value) {
+			t.Errorf("mode-%s title %q, want its description", o.Value, got)
 		}
-		if got := text(b); got != o.Label {
-			t.Errorf("mode-%s label %q, want %q", o.Value, got, o.Label)
+		if got := text(b); got == "" || got != modeName(o.Value) {
+			t.Errorf("mode-%s label %q, want %q", o.Value, got, modeName(o.Value))
 		}
 	}
 
@@ -350,10 +350,13 @@ func TestReplicaBarSticky(t *testing.T) {
 	d := render(t, ShopPage(ShopModel{Page: stickyPage("/")}))
 	toggle := d.one("affinity-toggle")
 	wantForm(t, toggle, "/mode", map[string]string{"mode": "sticky", "return_to": "/"})
-	for _, a := range []string{"cookie"} {
+	for _, a := range stickyPage("/").Affinities {
 		b := oneIn(t, toggle, "affinity-"+a)
 		if attr(b, "name") != "affinity" || attr(b, "value") != a || attr(b, "type") != "submit" {
 			t.Errorf("affinity-%s: %v", a, b.Attr)
+		}
+		if attr(b, "title") == "" {
+			t.Errorf("affinity-%s has no explanation", a)
 		}
 		if got, want := attr(b, "aria-pressed"), strconv.FormatBool(a == "cookie"); got != want {
 			t.Errorf("affinity-%s aria-pressed %q, want %q", a, got, want)
@@ -410,21 +413,67 @@ func TestTrailSummary(t *testing.T) {
 }
 
 func TestNoticeAndFlashKinds(t *testing.T) {
-	p := samplePage("/cart")
-	p.Flash = &Flash{Kind: "error", Message: "That product does not exist."}
-	p.Notice = &Notice{Kind: "warning", Title: "Session lost", Message: "app3 went away with your cart."}
-	d := render(t, CartPage(CartModel{Page: p}))
+	for _, tc := range []struct {
+		flash        Flash
+		kind, phrase string
+	}{
+		{Flash{Code: FlashAdded, Subject: "Stoneware Mug"}, "success", "Stoneware Mug added"},
+		{Flash{Code: FlashUpdated, Subject: "Stoneware Mug"}, "success", "Quantity of Stoneware Mug"},
+		{Flash{Code: FlashRemoved, Subject: "Stoneware Mug"}, "success", "Stoneware Mug removed"},
+		{Flash{Code: FlashCleared}, "success", "cart is empty"},
+		{Flash{Code: FlashSignedIn, Subject: "alice"}, "success", "Signed in as alice"},
+		{Flash{Code: FlashSignedOut}, "info", "Signed out"},
+		{Flash{Code: FlashMode, Subject: "jwt"}, "info", "now uses jwt mode"},
+		{Flash{Code: FlashAffinity, Subject: "url"}, "info", "rides in every link"},
+		{Flash{Code: FlashAffinity, Subject: "ip"}, "info", "hashes it"},
+		{Flash{Code: FlashAffinity, Subject: "cookie"}, "info", "lb_route cookie"},
+	} {
+		p := samplePage("/")
+		p.Flash = &tc.flash
+		d := render(t, ShopPage(ShopModel{Page: p}))
+		f := d.one("flash")
+		if attr(f, "data-kind") != tc.kind || attr(f, "role") != "status" || !strings.Contains(text(f), tc.phrase) {
+			t.Errorf("flash %+v: kind %q, text %q; want %s saying %q", tc.flash, attr(f, "data-kind"), text(f), tc.kind, tc.phrase)
+		}
+	}
+	for _, unknown := range []Flash{{Code: "pwned", Subject: "x"}, {Code: FlashAffinity, Subject: "dns"}} {
+		p := samplePage("/")
+		p.Flash = &unknown
+		render(t, ShopPage(ShopModel{Page: p})).none("flash")
+	}
 
-	flash := d.one("flash")
-	if attr(flash, "data-kind") != "error" || attr(flash, "role") != "alert" {
-		t.Errorf("error flash: data-kind=%q role=%q", attr(flash, "data-kind"), attr(flash, "role"))
+	for _, tc := range []struct {
+		notice              Notice
+		kind, title, phrase string
+	}{
+		{Notice{Code: NoticeLostElsewhere, Replica: "app1", LostFrom: "app3"}, "warning", "Your session was on app3", "served by app1"},
+		{Notice{Code: NoticeLostHere, Replica: "app2"}, "warning", "Your session is gone", "app2 no longer holds"},
+		{Notice{Code: NoticeEnded}, "info", "Your previous session ended", "not in the store any more"},
+		{Notice{Code: NoticeExpired}, "info", "Your session expired", "idle for too long"},
+		{Notice{Code: NoticeDegraded, Detail: "Redis is down."}, "warning", "Running degraded", "Redis is down."},
+	} {
+		p := samplePage("/cart")
+		p.Notice = &tc.notice
+		n := render(t, CartPage(CartModel{Page: p})).one("notice")
+		if attr(n, "data-kind") != tc.kind || !strings.Contains(text(n), tc.title) || !strings.Contains(text(n), tc.phrase) {
+			t.Errorf("notice %+v: kind %q, text %q; want %s with %q and %q", tc.notice, attr(n, "data-kind"), text(n), tc.kind, tc.title, tc.phrase)
+		}
 	}
-	n := d.one("notice")
-	if attr(n, "data-kind") != "warning" {
-		t.Errorf("notice kind %q, want warning", attr(n, "data-kind"))
-	}
-	if !strings.Contains(text(n), "Session lost") || !strings.Contains(text(n), "app3 went away with your cart.") {
-		t.Errorf("notice text %q lacks its title or message", text(n))
+	p := samplePage("/cart")
+	p.Notice = &Notice{Code: "pwned"}
+	render(t, CartPage(CartModel{Page: p})).none("notice")
+}
+
+// TestCartExplainsTheJWTLastWriter: in jwt mode, and only there, a cart
+// with lines says what the token does to concurrent changes.
+func TestCartExplainsTheJWTLastWriter(t *testing.T) {
+	for mode, want := range map[string]bool{"jwt": true, "redis": false, "sticky": false} {
+		m := sampleCart()
+		m.Page.Mode = mode
+		d := render(t, CartPage(m))
+		if got := len(all(d.root, "mode-note")) == 1 && strings.Contains(d.textOf("mode-note"), "keeps the token that arrives last"); got != want {
+			t.Errorf("%s cart explains the last writer: %v, want %v", mode, got, want)
+		}
 	}
 }
 
@@ -505,8 +554,8 @@ func TestCartPageEmpty(t *testing.T) {
 	if got := d.textOf("cart-count"); got != "0" {
 		t.Errorf("cart-count %q, want 0", got)
 	}
-	if got := text(d.one("notice")); !strings.Contains(got, m.Page.Notice.Title) {
-		t.Errorf("notice %q lacks its title", got)
+	if got := text(d.one("notice")); !strings.Contains(got, "Your session was on app3") || !strings.Contains(got, "served by app1") {
+		t.Errorf("notice %q does not say where the session was and who served the page", got)
 	}
 	if got := d.textOf("session-event"); got != "lost" {
 		t.Errorf("session-event %q, want lost", got)
@@ -547,8 +596,8 @@ func TestEscapesUserText(t *testing.T) {
 	p.User = evil
 	p.Replica = evil
 	p.Trail = sampleTrail(evil)
-	p.Flash = &Flash{Kind: evil, Message: evil}
-	p.Notice = &Notice{Kind: "info", Title: evil, Message: evil}
+	p.Flash = &Flash{Code: FlashSignedIn, Subject: evil}
+	p.Notice = &Notice{Code: NoticeLostElsewhere, Replica: evil, LostFrom: evil}
 	p.Session = SessionInfo{Store: evil, Hash: evil, Event: evil}
 	m := CartModel{Page: p, Lines: []CartLine{{ProductID: evil, Name: evil, Image: "/static/img/p1.svg", Qty: 1, UnitPrice: evil, LineTotal: evil}}, Total: evil}
 

@@ -291,3 +291,37 @@ func TestAffinitySwitchSaysWhatChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPagesCarryTheSessionTheyServed: an error page after a session
+// was loaded shows that session, and its links carry it on in url
+// affinity; a sid the replica does not hold (lost) is not handed on, so
+// the next click does not report the loss again.
+func TestErrorPagesCarryTheSessionTheyServed(t *testing.T) {
+	c := cookieless(t)
+	sid := decodeCart(t, c.do("POST", "/api/cart/items?"+urlAffinity, `{"product_id":"p1"}`)).SID
+	lost := "app1." + strings.Repeat("A", 43)
+	for _, tc := range []struct {
+		name, sid, event string
+		carried          bool
+	}{
+		{"held", sid, "found", true},
+		{"lost", lost, "lost", false},
+	} {
+		r := c.form("/cart/add?"+urlAffinity+"&sid="+tc.sid, url.Values{"product_id": {"p999"}})
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("%s: unknown product = %d, want 400", tc.name, r.status)
+		}
+		if !strings.Contains(r.body, `data-testid="session-event">`+tc.event+`<`) {
+			t.Errorf("%s: the error page does not show the session as %s", tc.name, tc.event)
+		}
+		links := localURLs(t, r.body)
+		if len(links) == 0 {
+			t.Fatalf("%s: the error page has no links", tc.name)
+		}
+		for _, u := range links {
+			if v := mustQuery(t, u); v.Has("sid") != tc.carried || tc.carried && v.Get("sid") != tc.sid {
+				t.Errorf("%s: link %q; want the sid carried: %v", tc.name, u, tc.carried)
+			}
+		}
+	}
+}

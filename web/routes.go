@@ -5,64 +5,53 @@ import (
 	"net/http"
 
 	"github.com/sessiondemo/shop/static"
+	"github.com/sessiondemo/shop/web/internal/httpx"
+	"github.com/sessiondemo/shop/web/session"
 )
 
-// addRoutes lists every route of a replica. Method patterns keep GET from
-// ever changing state; each path with a method has a method-less fallback that
-// answers other methods with a 405 (JSON under /api/, a page elsewhere).
-func addRoutes(mux *http.ServeMux, stores Stores, log *slog.Logger) {
-	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /static/", withCache(http.StripPrefix("/static/", http.FileServerFS(static.FS))))
-	mux.Handle("GET /favicon.ico", http.RedirectHandler("/static/img/logo.svg", http.StatusMovedPermanently))
+// routes lists every route of the shop. Method patterns keep GET from
+// ever changing state; a path's other methods are answered with a 405
+// derived from this list (httpx.NewMux). The admin page's routes are in
+// package admin's routes.go.
+func routes(svc sessions, log *slog.Logger) []httpx.Route {
+	page, api, asset := httpx.KindPage, httpx.KindAPI, httpx.KindAsset
+	return []httpx.Route{
+		asset.Route("GET /healthz", handleHealthz()),
+		asset.Route("GET /static/", withCache(http.StripPrefix("/static/", http.FileServerFS(static.FS)))),
+		asset.Route("GET /favicon.ico", http.RedirectHandler("/static/img/logo.svg", http.StatusMovedPermanently)),
 
-	// Pages and their forms.
-	mux.Handle("GET /{$}", handleShopPage(stores, log))
-	mux.Handle("GET /cart", handleCartPage(stores, log))
-	mux.Handle("POST /cart/add", handleForm(stores, log, formAdd))
-	mux.Handle("POST /cart/update", handleForm(stores, log, formUpdate))
-	mux.Handle("POST /cart/remove", handleForm(stores, log, formRemove))
-	mux.Handle("POST /cart/clear", handleForm(stores, log, formClear))
-	mux.Handle("POST /login", handleForm(stores, log, formLogin))
-	mux.Handle("POST /logout", handleForm(stores, log, formLogout))
-	mux.Handle("POST /mode", handleModeForm(log))
+		// Pages and their forms.
+		page.Route("GET /{$}", handleShopPage(svc, log)),
+		page.Route("GET /cart", handleCartPage(svc, log)),
+		page.Route("POST /cart/add", handleForm(svc, log, formAdd)),
+		page.Route("POST /cart/update", handleForm(svc, log, formUpdate)),
+		page.Route("POST /cart/remove", handleForm(svc, log, formRemove)),
+		page.Route("POST /cart/clear", handleForm(svc, log, formClear)),
+		page.Route("POST /login", handleForm(svc, log, formLogin)),
+		page.Route("POST /logout", handleForm(svc, log, formLogout)),
+		page.Route("POST /mode", handleModeForm(log)),
+		page.Route("/", httpx.NotFound(log)),
 
-	// The JSON API.
-	mux.Handle("GET /api/ping", handleAPIPing())
-	mux.Handle("GET /api/products", handleAPIProducts())
-	mux.Handle("GET /api/cart", handleAPICart(stores, log))
-	mux.Handle("DELETE /api/cart", handleAPIChange(stores, log, apiClear))
-	mux.Handle("POST /api/cart/items", handleAPIChange(stores, log, apiAdd))
-	mux.Handle("PUT /api/cart/items/{product_id}", handleAPIChange(stores, log, apiSet))
-	mux.Handle("DELETE /api/cart/items/{product_id}", handleAPIChange(stores, log, apiRemove))
-	mux.Handle("POST /api/login", handleAPIChange(stores, log, apiLogin))
-	mux.Handle("POST /api/logout", handleAPIChange(stores, log, apiLogout))
-	for path, allow := range map[string]string{
-		"/api/ping":                    "GET",
-		"/api/products":                "GET",
-		"/api/cart":                    "GET, DELETE",
-		"/api/cart/items":              "POST",
-		"/api/cart/items/{product_id}": "PUT, DELETE",
-		"/api/login":                   "POST",
-		"/api/logout":                  "POST",
-		"/cart/add":                    "POST",
-		"/cart/update":                 "POST",
-		"/cart/remove":                 "POST",
-		"/cart/clear":                  "POST",
-		"/login":                       "POST",
-		"/logout":                      "POST",
-		"/mode":                        "POST",
-	} {
-		mux.Handle(path, handleMethodNotAllowed(log, allow))
+		// The JSON API.
+		api.Route("GET /api/ping", handleAPIPing()),
+		api.Route("GET /api/products", handleAPIProducts()),
+		api.Route("GET /api/cart", handleAPICart(svc, log)),
+		api.Route("DELETE /api/cart", handleAPIChange(svc, log, apiClear)),
+		api.Route("POST /api/cart/items", handleAPIChange(svc, log, apiAdd)),
+		api.Route("PUT /api/cart/items/{product_id}", handleAPIChange(svc, log, apiSet)),
+		api.Route("DELETE /api/cart/items/{product_id}", handleAPIChange(svc, log, apiRemove)),
+		api.Route("POST /api/login", handleAPIChange(svc, log, apiLogin)),
+		api.Route("POST /api/logout", handleAPIChange(svc, log, apiLogout)),
+		api.Route("/api/", httpx.NotFound(log)),
+		api.Route("/api", httpx.NotFound(log)), // else a redirect to /api/
 	}
-	mux.Handle("/", handleNotFound(log))
 }
 
-// handleMethodNotAllowed answers a method a path does not serve.
-func handleMethodNotAllowed(log *slog.Logger, allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		writeError(w, r, log, &httpError{http.StatusMethodNotAllowed, "Method not allowed", "This path accepts " + allow + ", not " + r.Method + "."})
-	})
+// sessions is what the pages, forms and API need of the service layer
+// (service.go): read the caller's session, or apply a change to it.
+type sessions interface {
+	Read(w http.ResponseWriter, r *http.Request) (*session.Session, error)
+	Apply(w http.ResponseWriter, r *http.Request, c change) (result, error)
 }
 
 // withCache lets browsers keep static files for an hour.

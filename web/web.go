@@ -1,7 +1,16 @@
-// Package web is the shop's web application: routes, handlers, middleware
-// and rendering. It serves the same pages and API in every session mode;
-// which store keeps a request's session is chosen per request from the
-// mode cookie or query parameter.
+// Package web is the shop: its pages, forms and JSON API, the same in
+// every session mode, and the composition of a whole replica (NewHandler),
+// which mounts the admin page (package admin) beside it. Which store
+// keeps a request's session is chosen per request from the mode cookie or
+// query parameter.
+//
+// Where things are:
+//   - routes.go: every route of the shop; admin/routes.go: the admin page's;
+//   - service.go: reading and changing a session safely;
+//   - pages.go, forms.go, api.go: what calls it;
+//   - session/: the modes, one store per sub-package; cart/: the catalog
+//     and the cart rules; internal/httpx: what both applications share
+//     about HTTP; peer/: calls between replicas.
 package web
 
 import (
@@ -9,6 +18,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sessiondemo/shop/web/admin"
+	"github.com/sessiondemo/shop/web/internal/httpx"
 	"github.com/sessiondemo/shop/web/session"
 )
 
@@ -24,46 +35,76 @@ type Options struct {
 	// Logger receives one line per request and every internal error.
 	// Default slog.Default().
 	Logger *slog.Logger
-	// Admin configures the admin page and its controls.
-	Admin Admin
+	// Admin configures the admin page and its controls. Replica, Logger,
+	// Inspectors and Memory are filled in from the fields above.
+	Admin admin.Options
 }
 
-// NewHandler returns the whole application as one http.Handler.
+// NewHandler returns the whole replica as one http.Handler: the shop and
+// the admin page, behind the middleware every request passes, outermost
+// first:
+//
+//  1. httpx.WithRecover: a panic is a 500, not a dropped connection;
+//  2. httpx.WithInfo: the request's Info, built once (mode, affinity, kind, ...);
+//  3. httpx.WithLogging: a log line, and the admin's request log;
+//  4. admin WithHang: a hung replica holds every request (inside the
+//     logging, so a request nginx gave up on is logged as 499);
+//  5. http.CrossOriginProtection: cross-site state changes are refused;
+//  6. the routes of both routes.go files.
 func NewHandler(o Options) (http.Handler, error) {
-	if !replicaNamePattern.MatchString(o.Replica) {
+	if !session.ValidReplicaName(o.Replica) {
 		return nil, fmt.Errorf("replica name %q: want 1-32 lower-case letters, digits, '-' or '_'", o.Replica)
 	}
 	if o.DefaultMode == "" {
 		o.DefaultMode = session.Sticky
 	}
 	if _, ok := session.ParseMode(string(o.DefaultMode)); !ok {
-		return nil, fmt.Errorf("default session mode %q: want sticky, redis or jwt", o.DefaultMode)
+		return nil, fmt.Errorf("default session mode %q: want %s", o.DefaultMode, session.Choices(session.Modes))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	log := o.Logger
-	mux := http.NewServeMux()
-	adm := newAdmin(o.Admin, o.Replica, o.Stores, log)
-	adm.addRoutes(mux)
-	addRoutes(mux, o.Stores, log)
+
+	ao := o.Admin
+	ao.Replica, ao.Logger = o.Replica, log
+	ao.Inspectors, ao.Memory = nil, nil
+	descriptions := map[session.Mode]string{}
+	for _, m := range session.Modes {
+		store, ok := o.Stores[m]
+		if !ok {
+			continue
+		}
+		descriptions[m] = store.Describe()
+		if in, ok := store.(session.Inspector); ok {
+			ao.Inspectors = append(ao.Inspectors, in)
+		}
+	}
+	if mem, ok := o.Stores[session.Sticky].(admin.Memory); ok {
+		ao.Memory = mem
+	}
+	adm, err := admin.New(ao)
+	if err != nil {
+		return nil, err
+	}
+	mux, err := httpx.NewMux(log, routes(&service{stores: o.Stores}, log), adm.Routes())
+	if err != nil {
+		return nil, err
+	}
 
 	// Cross-origin state changes are refused (Sec-Fetch-Site, then Origin
 	// against Host; nginx passes the Host with its port).
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, log, &httpError{http.StatusForbidden, "Cross-site request refused",
-			"This request came from another site, so it was refused: only pages of this shop may change your cart or session."})
+		httpx.WriteError(w, r, log, &httpx.Error{Status: http.StatusForbidden, Title: "Cross-site request refused",
+			Message: "This request came from another site, so it was refused: only pages of this shop may change your cart or session."})
 	}))
 
 	var h http.Handler = mux
 	h = cop.Handler(h)
-	h = withTrail(h)
-	// Inside the logging: a request the hang held until nginx gave up is
-	// logged (as 499), so the admin page shows both of nginx's attempts.
-	h = adm.withHang(h)
-	h = withLogging(log, adm.record)(h)
-	h = withRequestInfo(o.Replica, o.DefaultMode, log)(h)
-	h = withRecover(log)(h)
+	h = adm.WithHang(h)
+	h = httpx.WithLogging(log, adm.Record)(h)
+	h = httpx.WithInfo(httpx.InfoOptions{Replica: o.Replica, DefaultMode: o.DefaultMode, StoreDescriptions: descriptions, KindOf: mux.KindOf, Logger: log})(h)
+	h = httpx.WithRecover(log)(h)
 	return h, nil
 }

@@ -211,6 +211,10 @@ func TestBadInputIsA4xxAndChangesNothing(t *testing.T) {
 		{"GET never adds", "GET", "/cart/add?product_id=p1", ``, 405, ""},
 		{"bad mode", "GET", "/api/cart?mode=admin", ``, 400, "no session mode"},
 		{"unknown api path", "GET", "/api/nope", ``, 404, "nothing at"},
+		{"unknown admin api path", "GET", "/api/admin/nope", ``, 404, "nothing at"},
+		{"the api's root", "GET", "/api", ``, 404, ""},
+		{"the admin api's root", "GET", "/api/admin", ``, 404, "nothing at"},
+		{"wrong method on a page", "DELETE", "/cart", ``, 405, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := c.do(tc.method, tc.path, tc.body)
@@ -540,5 +544,22 @@ func TestConcurrentAddsAreNotLost(t *testing.T) {
 	}
 	if got := c.cart().Count; got != 21 {
 		t.Errorf("count = %d after 1 + 20 concurrent adds, want 21", got)
+	}
+}
+
+// TestCartPageExplainsTheJWTLastWriter: the cart page in jwt mode, and
+// only there, says what the token does to concurrent changes.
+func TestCartPageExplainsTheJWTLastWriter(t *testing.T) {
+	srv := newTestServer(t)
+	for _, mode := range []session.Mode{session.JWT, session.Sticky} {
+		c := newClient(t, srv, mode)
+		if r := c.do("POST", "/api/cart/items", `{"product_id":"p1"}`); r.status != 200 {
+			t.Fatalf("%s add = %d %s", mode, r.status, r.body)
+		}
+		body := c.do("GET", "/cart", "").body
+		got := strings.Contains(body, `data-testid="mode-note"`) && strings.Contains(body, "keeps the token that arrives last")
+		if want := mode == session.JWT; got != want {
+			t.Errorf("%s cart page explains the last writer: %v, want %v", mode, got, want)
+		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sessiondemo/shop/web/session"
 )
 
 // Entry is one request a replica served. The JSON names are the HTTP
@@ -23,26 +25,23 @@ type Entry struct {
 	// two entries.
 	ID string `json:"id"`
 	// Seq orders the entries of one replica run.
-	Seq          uint64    `json:"seq"`
-	Time         time.Time `json:"time"`
-	RequestID    string    `json:"request_id"`
-	Replica      string    `json:"replica"`
-	LoadBalancer string    `json:"lb,omitempty"`
-	Mode         string    `json:"mode"`
-	Affinity     string    `json:"affinity"`
-	Method       string    `json:"method"`
-	Path         string    `json:"path"`
-	Status       int       `json:"status"`
-	DurationMS   float64   `json:"duration_ms"`
+	Seq          uint64           `json:"seq"`
+	Time         time.Time        `json:"time"`
+	RequestID    string           `json:"request_id"`
+	Replica      string           `json:"replica"`
+	LoadBalancer string           `json:"lb,omitempty"`
+	Mode         session.Mode     `json:"mode"`
+	Affinity     session.Affinity `json:"affinity"`
+	Method       string           `json:"method"`
+	Path         string           `json:"path"`
+	Status       int              `json:"status"`
+	DurationMS   float64          `json:"duration_ms"`
 	// Session is a short hash of the session ID, never the ID.
 	Session string `json:"session"`
 	// SessionEvent is found, created, lost or expired ("" when the request
 	// had no session).
 	SessionEvent string `json:"session_event"`
 }
-
-// Modes are the session modes load is counted for, in display order.
-var Modes = []string{"sticky", "redis", "jwt"}
 
 // Window is how far back Load counts.
 const Window = time.Minute
@@ -57,9 +56,10 @@ type Log struct {
 	entries []Entry // ring buffer
 	next    int     // where the next entry goes
 	seq     uint64
-	// counts[s][m] counts the requests of mode m in the second s (Unix
-	// seconds modulo the window); stamps[s] says which second that was.
-	counts [60][3]int
+	// counts[s][m] counts the requests of mode session.Modes[m] in the
+	// second s (Unix seconds modulo the window); stamps[s] says which
+	// second that was.
+	counts [60][]int
 	stamps [60]int64
 }
 
@@ -97,10 +97,10 @@ func (l *Log) Add(e Entry) {
 	}
 	sec := e.Time.Unix()
 	slot := sec % int64(len(l.stamps))
-	if l.stamps[slot] != sec {
-		l.stamps[slot], l.counts[slot] = sec, [3]int{}
+	if l.stamps[slot] != sec || l.counts[slot] == nil {
+		l.stamps[slot], l.counts[slot] = sec, make([]int, len(session.Modes))
 	}
-	for i, m := range Modes {
+	for i, m := range session.Modes {
 		if m == e.Mode {
 			l.counts[slot][i]++
 		}
@@ -134,14 +134,15 @@ func (l *Log) After(after uint64, limit int) []Entry {
 	return out
 }
 
-// Load counts the requests of the last Window per mode, in Modes order.
-func (l *Log) Load() [3]int {
+// Load counts the requests of the last Window per mode, in session.Modes
+// order.
+func (l *Log) Load() []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now().Unix()
-	var sum [3]int
+	sum := make([]int, len(session.Modes))
 	for slot, stamp := range l.stamps {
-		if stamp > now-int64(Window/time.Second) && stamp <= now {
+		if stamp > now-int64(Window/time.Second) && stamp <= now && l.counts[slot] != nil {
 			for i := range sum {
 				sum[i] += l.counts[slot][i]
 			}

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sessiondemo/shop/web/session"
 )
 
 // products are the catalog's product IDs the clients add.
@@ -69,7 +71,7 @@ func newVirtualClient(id int, cfg Config, base *http.Client, st *stats, b *budge
 	if cfg.Sessions == ProfileLong {
 		vc.pace = time.Duration(vc.rng.Int64N(int64(maxPace) + 1))
 	}
-	if cfg.Affinity == "ip" {
+	if cfg.Affinity == session.AffinityIP {
 		vc.forwardedFor = forwardedFor(id, cfg.OneAddress)
 	}
 	return vc
@@ -137,7 +139,7 @@ func (vc *virtualClient) session(ctx context.Context) bool {
 	s := &shopSession{acked: make(map[string]int), attempts: make(map[string]int)}
 	c := *vc.base
 	c.Jar = nil
-	if vc.cfg.Affinity != "url" {
+	if vc.cfg.Affinity != session.AffinityURL {
 		c.Jar, _ = cookiejar.New(nil)
 	}
 	s.http = &c
@@ -236,9 +238,9 @@ type cartAnswer struct {
 // run is not counted.
 func (vc *virtualClient) do(ctx context.Context, s *shopSession, method, path string, body []byte) (bool, cartAnswer) {
 	var answer cartAnswer
-	q := url.Values{"mode": {vc.cfg.Mode}}
+	q := url.Values{"mode": {string(vc.cfg.Mode)}}
 	if vc.cfg.Affinity != "" {
-		q.Set("affinity", vc.cfg.Affinity)
+		q.Set("affinity", string(vc.cfg.Affinity))
 	}
 	if s.sid != "" {
 		q.Set("sid", s.sid)
@@ -291,7 +293,7 @@ func (vc *virtualClient) do(ctx context.Context, s *shopSession, method, path st
 		s.first = replica
 		vc.st.sessionBegan(replica)
 	}
-	if vc.cfg.Affinity == "url" {
+	if vc.cfg.Affinity == session.AffinityURL {
 		switch {
 		case answer.SID != nil && *answer.SID != "":
 			s.sid = *answer.SID

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sessiondemo/shop/web/session"
 )
 
 // MaxConcurrentAdds is the most adds ConcurrentAdds fires at once.
@@ -20,24 +22,24 @@ const MaxConcurrentAdds = 200
 // ConcurrentResult is what ConcurrentAdds measured.
 type ConcurrentResult struct {
 	// Mode is the session mode measured.
-	Mode string
+	Mode session.Mode `json:"mode"`
 	// Naive is set when the adds asked for the naive write (redis mode).
-	Naive bool
+	Naive bool `json:"naive"`
 	// Sent is the number of concurrent adds fired.
-	Sent int
+	Sent int `json:"sent"`
 	// Acknowledged is how many of them the server answered with 200.
-	Acknowledged int
+	Acknowledged int `json:"acknowledged"`
 	// InCart is the quantity of p1 in the cart afterwards: Acknowledged+1
 	// when nothing was lost (the first add, then the concurrent ones).
-	InCart int
+	InCart int `json:"in_cart"`
 	// Replicas counts the replicas that answered the concurrent adds.
-	Replicas map[string]int
+	Replicas map[string]int `json:"replicas"`
 	// Statuses counts the concurrent adds' answers by status; 0 stands for
 	// a transport error.
-	Statuses map[int]int
+	Statuses map[int]int `json:"statuses"`
 	// WriteStrategy is what the replicas reported in X-Write-Strategy
 	// (redis mode), "" when they said nothing.
-	WriteStrategy string
+	WriteStrategy string `json:"write_strategy"`
 }
 
 // Lost returns how many acknowledged adds are missing from the cart.
@@ -52,7 +54,7 @@ func (r ConcurrentResult) Lost() int { return max(0, 1+r.Acknowledged-r.InCart) 
 // quantity. In jwt mode the token left in the jar is the last answer's
 // (the last writer wins): that is what is measured. naive asks for the
 // naive whole-session write (redis mode only). client is optional.
-func ConcurrentAdds(ctx context.Context, target, mode string, n int, naive bool, client *http.Client) (ConcurrentResult, error) {
+func ConcurrentAdds(ctx context.Context, target string, mode session.Mode, n int, naive bool, client *http.Client) (ConcurrentResult, error) {
 	res := ConcurrentResult{Mode: mode, Naive: naive, Sent: n, Replicas: map[string]int{}, Statuses: map[int]int{}}
 	cfg := Config{Target: target, Mode: mode, Naive: naive, Clients: 1}
 	if err := cfg.Validate(); err != nil {
@@ -75,9 +77,9 @@ func ConcurrentAdds(ctx context.Context, target, mode string, n int, naive bool,
 	noJar := *client
 	noJar.Jar = nil
 
-	q := url.Values{"mode": {mode}}
+	q := url.Values{"mode": {string(mode)}}
 	if cfg.Affinity != "" {
-		q.Set("affinity", cfg.Affinity)
+		q.Set("affinity", string(cfg.Affinity))
 	}
 	endpoint := cfg.Target + "/api/cart/items?" + q.Encode()
 	newAdd := func() (*http.Request, error) {

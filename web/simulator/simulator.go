@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sessiondemo/shop/web/session"
 )
 
 // Bounds of a run.
@@ -57,40 +59,41 @@ const (
 type Config struct {
 	// Target is the base URL of a load balancer, e.g. "http://lb" or
 	// "http://127.0.0.1:49153".
-	Target string
+	Target string `json:"target"`
 	// Clients is the number of virtual clients, 1..MaxClients (default 10).
-	Clients int
-	// Mode is the session mode, "sticky", "redis" or "jwt" (default
-	// "redis"), sent as ?mode= with every request.
-	Mode string
-	// Affinity is the sticky-mode affinity technique, "cookie" (default),
-	// "url" or "ip", sent as ?affinity=. Ignored in the other modes.
-	Affinity string
+	Clients int `json:"clients"`
+	// Mode is the session mode (default session.Redis), sent as ?mode=
+	// with every request.
+	Mode session.Mode `json:"mode"`
+	// Affinity is the sticky-mode affinity technique (default
+	// session.AffinityCookie), sent as ?affinity=. Ignored in the other
+	// modes.
+	Affinity session.Affinity `json:"affinity,omitempty"`
 	// OneAddress, with ip affinity, makes every client come from one
 	// address (as every browser behind Docker's gateway does): all send the
 	// same X-Forwarded-For. Otherwise each client sends its own, the
 	// addresses differing in the first three octets, since nginx's ip_hash
 	// keys on those. Without ip affinity no X-Forwarded-For is sent.
-	OneAddress bool
+	OneAddress bool `json:"one_address"`
 	// Sessions is the session-length profile: "short" (default), "mixed"
 	// or "long" (see the Profile constants).
-	Sessions string
+	Sessions string `json:"sessions"`
 	// Duration bounds the run, at most MaxDuration (default 30 s).
-	Duration time.Duration
+	Duration time.Duration `json:"duration_ns"`
 	// MaxRequests bounds the number of requests of the run, final cart
 	// checks included, at most MaxRequestsLimit (default 5000).
-	MaxRequests int
+	MaxRequests int `json:"max_requests"`
 	// Naive asks the replicas for the naive whole-session write
 	// (X-Write-Strategy: naive) on every request; redis mode only.
-	Naive bool
+	Naive bool `json:"naive"`
 	// Replicas optionally names the replicas behind the load balancer, so
 	// that one that serves nothing counts as zero in PerReplica and the
 	// max/mean ratios. By default the ratios are over the replicas that
 	// answered.
-	Replicas []string
+	Replicas []string `json:"replicas,omitempty"`
 	// Client sends the requests; optional. Each virtual client uses a copy
 	// with its own cookie jar. The default has a 10 s timeout.
-	Client *http.Client
+	Client *http.Client `json:"-"`
 }
 
 // WithDefaults returns c with every zero field that has a default set to
@@ -101,12 +104,12 @@ func (c Config) WithDefaults() Config {
 		c.Clients = DefaultClients
 	}
 	if c.Mode == "" {
-		c.Mode = "redis"
+		c.Mode = session.Redis
 	}
-	if c.Mode == "sticky" && c.Affinity == "" {
-		c.Affinity = "cookie"
+	if c.Mode == session.Sticky && c.Affinity == "" {
+		c.Affinity = session.Affinities[0]
 	}
-	if c.Mode != "sticky" {
+	if c.Mode != session.Sticky {
 		c.Affinity = ""
 	}
 	if c.Sessions == "" {
@@ -138,17 +141,11 @@ func (c Config) Validate() error {
 	if c.Clients < 1 || c.Clients > MaxClients {
 		problems = append(problems, fmt.Sprintf("The number of clients must be from 1 to %d, not %d.", MaxClients, c.Clients))
 	}
-	switch c.Mode {
-	case "sticky", "redis", "jwt":
-	default:
-		problems = append(problems, fmt.Sprintf("There is no session mode %q; use sticky, redis or jwt.", c.Mode))
+	if _, ok := session.ParseMode(string(c.Mode)); !ok {
+		problems = append(problems, fmt.Sprintf("There is no session mode %q; use %s.", c.Mode, session.Choices(session.Modes)))
 	}
-	if c.Mode == "sticky" {
-		switch c.Affinity {
-		case "cookie", "url", "ip":
-		default:
-			problems = append(problems, fmt.Sprintf("There is no affinity technique %q; use cookie, url or ip.", c.Affinity))
-		}
+	if _, ok := session.ParseAffinity(string(c.Affinity)); c.Mode == session.Sticky && !ok {
+		problems = append(problems, fmt.Sprintf("There is no affinity technique %q; use %s.", c.Affinity, session.Choices(session.Affinities)))
 	}
 	switch c.Sessions {
 	case ProfileShort, ProfileMixed, ProfileLong:
@@ -161,7 +158,7 @@ func (c Config) Validate() error {
 	if c.MaxRequests < 0 || c.MaxRequests > MaxRequestsLimit {
 		problems = append(problems, fmt.Sprintf("The request budget must be from 1 to %d, not %d.", MaxRequestsLimit, c.MaxRequests))
 	}
-	if c.Naive && c.Mode != "redis" {
+	if c.Naive && c.Mode != session.Redis {
 		problems = append(problems, fmt.Sprintf("Naive writes exist only in redis mode, not in %s mode.", c.Mode))
 	}
 	for _, r := range c.Replicas {
@@ -179,71 +176,71 @@ func (c Config) Validate() error {
 // ReplicaLoad is what one replica did in a run.
 type ReplicaLoad struct {
 	// Replica is the replica's name, from X-Replica.
-	Replica string
+	Replica string `json:"replica"`
 	// Requests is how many responses it sent.
-	Requests int
+	Requests int `json:"requests"`
 	// Sessions is how many sessions began there (their first response).
-	Sessions int
+	Sessions int `json:"sessions"`
 	// LiveSessions is how many sessions were in progress at the end of the
 	// run whose last response came from this replica.
-	LiveSessions int
+	LiveSessions int `json:"live_sessions"`
 }
 
 // Progress is a snapshot of a run in progress.
 type Progress struct {
 	// Elapsed is the time since the run started.
-	Elapsed time.Duration
+	Elapsed time.Duration `json:"elapsed_ns"`
 	// Requests is how many requests completed (errors included).
-	Requests int
+	Requests int `json:"requests"`
 	// Errors is how many of them failed.
-	Errors int
+	Errors int `json:"errors"`
 	// PerReplica is the load per replica so far, sorted by name.
-	PerReplica []ReplicaLoad
+	PerReplica []ReplicaLoad `json:"per_replica"`
 	// Done is set on the last snapshot, when the run is over.
-	Done bool
+	Done bool `json:"done"`
 }
 
 // Carts counts the carts checked at the end of sessions.
 type Carts struct {
 	// Checked is how many sessions read their cart at the end.
-	Checked int
+	Checked int `json:"checked"`
 	// Kept is how many of them held every add the server acknowledged.
-	Kept int
+	Kept int `json:"kept"`
 	// Lost is how many of them missed at least one acknowledged add.
-	Lost int
+	Lost int `json:"lost"`
 }
 
 // Result is the outcome of a run.
 type Result struct {
 	// Config is the run's config, defaults filled in.
-	Config Config
+	Config Config `json:"config"`
 	// Elapsed is how long the run took.
-	Elapsed time.Duration
+	Elapsed time.Duration `json:"elapsed_ns"`
 	// Requests is how many requests completed, with an answer or an
 	// error; requests cut off by the end of the run are not counted.
-	Requests int
+	Requests int `json:"requests"`
 	// Errors is how many requests failed: a transport error, a status
 	// other than 2xx, or an answer the client could not use.
-	Errors int
+	Errors int `json:"errors"`
 	// ErrorSamples are up to 5 different errors, e.g.
 	// "POST /api/cart/items: 503 {"error":"..."}".
-	ErrorSamples []string
+	ErrorSamples []string `json:"error_samples"`
 	// PerReplica is the load per replica, sorted by name. Its Requests add
 	// up to Requests less the answers that named no replica (such as a 502
 	// from the load balancer, or a transport error).
-	PerReplica []ReplicaLoad
+	PerReplica []ReplicaLoad `json:"per_replica"`
 	// RequestsMaxMean is the largest number of requests one replica served
 	// over the mean per replica: 1.0 is perfectly even, 3.0 is everything
 	// on one of three.
-	RequestsMaxMean float64
+	RequestsMaxMean float64 `json:"requests_max_mean"`
 	// SessionsMaxMean is the same ratio for the sessions that began on each replica.
-	SessionsMaxMean float64
+	SessionsMaxMean float64 `json:"sessions_max_mean"`
 	// Carts counts the cart checks: at the end of each session the client
 	// reads GET /api/cart and compares it with the adds the server
 	// acknowledged.
-	Carts Carts
+	Carts Carts `json:"carts"`
 	// LostAdds is how many acknowledged adds were missing from the carts.
-	LostAdds int
+	LostAdds int `json:"lost_adds"`
 }
 
 // MaxMean returns the largest count over the mean of counts (1.0 is even,

@@ -1,12 +1,10 @@
 package simulator_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,15 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiondemo/shop/web"
+	"github.com/sessiondemo/shop/web/admin"
 	"github.com/sessiondemo/shop/web/session"
-	"github.com/sessiondemo/shop/web/session/jwtstore"
-	"github.com/sessiondemo/shop/web/session/memstore"
 	"github.com/sessiondemo/shop/web/simulator"
+	"github.com/sessiondemo/shop/web/webtest"
 )
 
-// fakeLB stands in for nginx in front of three real replicas (web.NewHandler
-// with a memory store and a JWT store each, the same signing key for all):
+// fakeLB stands in for nginx in front of three real replicas
+// (webtest.Replica: a memory store and a JWT store each, one signing key):
 // round robin, except in sticky mode, where it pins a browser to a replica
 // with the lb_route cookie (cookie and url affinity) or by the first three
 // octets of X-Forwarded-For (ip affinity). pin false turns the pinning off,
@@ -41,23 +38,8 @@ type fakeLB struct {
 func newFakeLB(t *testing.T, pin bool) (*fakeLB, *httptest.Server) {
 	t.Helper()
 	lb := &fakeLB{pin: pin, forwarded: map[string]int{}}
-	keys := []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{3}, 32)}}
 	for _, name := range []string{"app1", "app2", "app3"} {
-		jwtSt, err := jwtstore.New(jwtstore.Options{Keys: keys})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := web.NewHandler(web.Options{
-			Replica: name,
-			Stores: web.Stores{
-				session.Sticky: memstore.New(name, session.Timeouts{Idle: time.Hour}),
-				session.JWT:    jwtSt,
-			},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := webtest.Replica(t, name, admin.Options{})
 		lb.names = append(lb.names, name)
 		lb.replicas = append(lb.replicas, h)
 	}
@@ -427,7 +409,7 @@ func TestErrorsAreCountedNotFatal(t *testing.T) {
 
 func TestConcurrentAdds(t *testing.T) {
 	_, srv := newFakeLB(t, true)
-	for _, mode := range []string{"sticky", "jwt"} {
+	for _, mode := range []session.Mode{session.Sticky, session.JWT} {
 		res, err := simulator.ConcurrentAdds(context.Background(), srv.URL, mode, 20, false, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -28,7 +28,7 @@ const CookieName = "sticky_sid"
 // The ID is "<replica>.<43 characters of base64url>", 256 random bits; the
 // prefix tells any replica which one issued it, so a request that lands
 // elsewhere after a failover can say where its session was.
-var idPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]{0,31})\.[A-Za-z0-9_-]{43}$`)
+var idPattern = regexp.MustCompile(`^(` + session.ReplicaNamePattern + `)\.[A-Za-z0-9_-]{43}$`)
 
 type entry struct {
 	data     session.Data
@@ -110,13 +110,12 @@ func (s *Store) Len() int {
 	return len(s.sessions)
 }
 
-// requestID returns the session ID the request carries: the query
-// parameter session.URLParam when the request is marked so (affinity url),
-// the cookie otherwise. The other carrier is never read, so a session
-// travelling in URLs and one in the cookie stay apart.
-// RequestID returns the sticky session ID the request carries (in its URL
-// or its cookie, see session.WithIDInURL), or "".
-func RequestID(r *http.Request) string { return requestID(r) }
+// RequestID returns the session ID the request carries, or "": the query
+// parameter session.URLParam when the request is marked so (affinity url,
+// see session.WithIDInURL), the cookie otherwise. The other carrier is
+// never read, so a session travelling in URLs and one in the cookie stay
+// apart.
+func (s *Store) RequestID(r *http.Request) string { return requestID(r) }
 
 func requestID(r *http.Request) string {
 	if session.IDInURL(r) {
@@ -225,9 +224,12 @@ func (s *Store) newID() (string, error) {
 }
 
 // Inspect shows the request's in-memory entry, or which replica holds it.
-func (s *Store) Inspect(r *http.Request) session.Inspection {
+func (s *Store) Inspect(r *http.Request) session.Inspection { return s.InspectID(requestID(r)) }
+
+// InspectID is Inspect for the session with the given ID: the replica that
+// holds a session shows it when another replica's admin page asks.
+func (s *Store) InspectID(id string) session.Inspection {
 	in := session.Inspection{Mode: session.Sticky}
-	id := RequestID(r)
 	if id == "" {
 		in.Where = "This browser has no sticky session yet."
 		return in

@@ -1,7 +1,8 @@
-package web
+package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/sessiondemo/shop/templates"
+	"github.com/sessiondemo/shop/web/internal/httpx"
+	"github.com/sessiondemo/shop/web/peer"
+	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/simulator"
 )
 
@@ -38,20 +42,19 @@ type simView struct {
 
 // simRequest is the body of POST /api/admin/simulations.
 type simRequest struct {
-	Clients    int    `json:"clients"`
-	Mode       string `json:"mode"`
-	Affinity   string `json:"affinity"`
-	Sessions   string `json:"sessions"`
-	Seconds    int    `json:"seconds"`
-	OneAddress bool   `json:"one_address"`
-	Naive      bool   `json:"naive"`
+	Clients    int              `json:"clients"`
+	Mode       session.Mode     `json:"mode"`
+	Affinity   session.Affinity `json:"affinity"`
+	Sessions   string           `json:"sessions"`
+	Seconds    int              `json:"seconds"`
+	OneAddress bool             `json:"one_address"`
+	Naive      bool             `json:"naive"`
 	// MaxRequests bounds the run; default 20000.
 	MaxRequests int `json:"max_requests"`
 }
 
 // simulations holds the traffic simulator runs this replica started.
 type simulations struct {
-	replica string
 	mu      sync.Mutex
 	n       int
 	runs    map[string]*simView
@@ -59,8 +62,8 @@ type simulations struct {
 	running bool
 }
 
-func newSimulations(replica string) *simulations {
-	return &simulations{replica: replica, runs: map[string]*simView{}}
+func newSimulations() *simulations {
+	return &simulations{runs: map[string]*simView{}}
 }
 
 func (s *simulations) get(id string) (simView, bool) {
@@ -73,30 +76,12 @@ func (s *simulations) get(id string) (simView, bool) {
 	return *v, true
 }
 
-// addSimulationRoutes adds the simulator's and the concurrency
-// experiment's endpoints.
-func (a *admin) addSimulationRoutes(mux *http.ServeMux) {
-	mux.Handle("POST /api/admin/simulations", a.requireAdmin(http.HandlerFunc(a.handleStartSimulation)))
-	mux.Handle("GET /api/admin/simulations/{id}", http.HandlerFunc(a.handleSimulationJSON))
-	mux.Handle("GET /admin/simulations/{id}", http.HandlerFunc(a.handleSimulationFragment))
-	mux.Handle("GET /internal/simulations/{id}", a.requireInternal(http.HandlerFunc(a.handleInternalSimulation)))
-	mux.Handle("POST /api/admin/concurrent-adds", a.requireAdmin(http.HandlerFunc(a.handleConcurrentAdds)))
-	for path, allow := range map[string]string{
-		"/api/admin/simulations":      "POST",
-		"/api/admin/simulations/{id}": "GET",
-		"/admin/simulations/{id}":     "GET",
-		"/api/admin/concurrent-adds":  "POST",
-	} {
-		mux.Handle(path, handleMethodNotAllowed(a.logger, allow))
-	}
-}
-
 // simTarget is the first load balancer that accepts a connection.
-func (a *admin) simTarget(ctx context.Context) (string, error) {
-	if len(a.SimulatorTargets) == 0 {
-		return "", &httpError{http.StatusNotImplemented, "No simulator target", "This replica was started without SIMULATOR_TARGETS, the load balancers the simulator sends its traffic to."}
+func (a *App) simTarget(ctx context.Context) (string, error) {
+	if len(a.o.SimulatorTargets) == 0 {
+		return "", &httpx.Error{Status: http.StatusNotImplemented, Title: "No simulator target", Message: "This replica was started without SIMULATOR_TARGETS, the load balancers the simulator sends its traffic to."}
 	}
-	for _, t := range a.SimulatorTargets {
+	for _, t := range a.o.SimulatorTargets {
 		u, err := url.Parse(t)
 		if err != nil {
 			continue
@@ -111,18 +96,18 @@ func (a *admin) simTarget(ctx context.Context) (string, error) {
 			return t, nil
 		}
 	}
-	return "", &httpError{http.StatusServiceUnavailable, "No load balancer", "No load balancer (" + strings.Join(a.SimulatorTargets, ", ") + ") accepts connections, so the simulator has nowhere to send traffic."}
+	return "", &httpx.Error{Status: http.StatusServiceUnavailable, Title: "No load balancer", Message: "No load balancer (" + strings.Join(a.o.SimulatorTargets, ", ") + ") accepts connections, so the simulator has nowhere to send traffic."}
 }
 
 // handleStartSimulation serves POST /api/admin/simulations.
-func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
+func (a *App) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 	var req simRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, r, a.logger, err)
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+		httpx.WriteError(w, r, a.logger, err)
 		return
 	}
 	if req.Seconds < 1 || time.Duration(req.Seconds)*time.Second > simulator.MaxDuration {
-		writeError(w, r, a.logger, badRequest(fmt.Sprintf(`"seconds" must be from 1 to %d.`, int(simulator.MaxDuration/time.Second))))
+		httpx.WriteError(w, r, a.logger, httpx.BadRequest(fmt.Sprintf(`"seconds" must be from 1 to %d.`, int(simulator.MaxDuration/time.Second))))
 		return
 	}
 	if req.MaxRequests == 0 {
@@ -131,19 +116,19 @@ func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 	cfg := simulator.Config{
 		Clients: req.Clients, Mode: req.Mode, Affinity: req.Affinity, Sessions: req.Sessions,
 		Duration: time.Duration(req.Seconds) * time.Second, MaxRequests: req.MaxRequests,
-		OneAddress: req.OneAddress, Naive: req.Naive, Replicas: a.cluster.names(),
+		OneAddress: req.OneAddress, Naive: req.Naive, Replicas: a.peers.Names(),
 		Target: "http://lb",
 	}
-	if req.Mode != "sticky" {
+	if req.Mode != session.Sticky {
 		cfg.Affinity = ""
 	}
 	if err := cfg.Validate(); err != nil {
-		writeError(w, r, a.logger, badRequest(err.Error()))
+		httpx.WriteError(w, r, a.logger, httpx.BadRequest(err.Error()))
 		return
 	}
 	target, err := a.simTarget(r.Context())
 	if err != nil {
-		writeError(w, r, a.logger, err)
+		httpx.WriteError(w, r, a.logger, err)
 		return
 	}
 	cfg.Target = target
@@ -151,12 +136,12 @@ func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
-		writeError(w, r, a.logger, &httpError{http.StatusConflict, "A simulation is running", "This replica is already running a simulation; wait for it to finish."})
+		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusConflict, Title: "A simulation is running", Message: "This replica is already running a simulation; wait for it to finish."})
 		return
 	}
 	s.running = true
 	s.n++
-	v := &simView{ID: fmt.Sprintf("%s.%d.%d", a.replica, time.Now().Unix()%100000, s.n), Replica: a.replica, Target: target, Request: req, Started: time.Now().UTC(), Running: true}
+	v := &simView{ID: fmt.Sprintf("%s.%d.%d", a.o.Replica, time.Now().Unix()%100000, s.n), Replica: a.o.Replica, Target: target, Request: req, Started: time.Now().UTC(), Running: true}
 	s.runs[v.ID] = v
 	s.order = append(s.order, v.ID)
 	if len(s.order) > maxSimulations {
@@ -164,7 +149,7 @@ func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 		s.order = s.order[1:]
 	}
 	s.mu.Unlock()
-	a.logger.Info("simulation started", "request_id", info(r).RequestID, "simulation", v.ID, "mode", cfg.Mode, "affinity", cfg.Affinity, "clients", cfg.Clients, "seconds", req.Seconds)
+	a.logger.Info("simulation started", "request_id", httpx.InfoOf(r).RequestID, "simulation", v.ID, "mode", cfg.Mode, "affinity", cfg.Affinity, "clients", cfg.Clients, "seconds", req.Seconds)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+30*time.Second)
 		defer cancel()
@@ -183,70 +168,73 @@ func (a *admin) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		a.logger.Info("simulation done", "simulation", v.ID, "requests", res.Requests, "errors", res.Errors, "requests_max_mean", res.RequestsMaxMean)
 	}()
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": v.ID, "message": "Simulation " + v.ID + " started on " + a.replica + " against " + target + "."})
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"id": v.ID, "message": "Simulation " + v.ID + " started on " + a.o.Replica + " against " + target + "."})
 }
 
 // simulation finds a run here or on the replica that started it.
-func (a *admin) simulation(r *http.Request) (simView, error) {
+func (a *App) simulation(r *http.Request) (simView, error) {
 	id := r.PathValue("id")
 	// Replica names never hold a dot; the ID starts with the owner's.
 	owner, _, _ := strings.Cut(id, ".")
-	if owner == a.replica {
+	if owner == a.o.Replica {
 		if v, ok := a.sims.get(id); ok {
 			return v, nil
 		}
-	} else if base, ok := a.Peers[owner]; ok {
+	} else if a.peers.Has(owner) {
 		var v simView
-		err := a.cluster.call(r.Context(), http.MethodGet, base+"/internal/simulations/"+url.PathEscape(id), nil, &v)
+		err := a.peers.Call(r.Context(), owner, http.MethodGet, "/internal/simulations/"+url.PathEscape(id), nil, &v)
 		if err == nil {
 			return v, nil
 		}
-		if _, refused := err.(*httpError); !refused {
+		var refused *peer.RefusedError
+		if !errors.As(err, &refused) {
 			_, detail := describeFailure(err)
-			return simView{}, &httpError{http.StatusBadGateway, "Simulation out of reach", fmt.Sprintf("Simulation %s runs on %s, which %s: its progress went with it.", truncate(id, 40), owner, detail)}
+			return simView{}, &httpx.Error{Status: http.StatusBadGateway, Title: "Simulation out of reach", Message: fmt.Sprintf("Simulation %s runs on %s, which %s: its progress went with it.", httpx.Truncate(id, 40), owner, detail)}
 		}
 	}
-	return simView{}, &httpError{http.StatusNotFound, "No such simulation", fmt.Sprintf("There is no simulation %q (a replica forgets its runs when it restarts).", truncate(id, 40))}
+	return simView{}, &httpx.Error{Status: http.StatusNotFound, Title: "No such simulation", Message: fmt.Sprintf("There is no simulation %q (a replica forgets its runs when it restarts).", httpx.Truncate(id, 40))}
 }
 
 // handleSimulationJSON serves GET /api/admin/simulations/{id}.
-func (a *admin) handleSimulationJSON(w http.ResponseWriter, r *http.Request) {
+func (a *App) handleSimulationJSON(w http.ResponseWriter, r *http.Request) {
 	v, err := a.simulation(r)
 	if err != nil {
-		writeError(w, r, a.logger, err)
+		httpx.WriteError(w, r, a.logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	httpx.WriteJSON(w, http.StatusOK, v)
 }
 
-func (a *admin) handleInternalSimulation(w http.ResponseWriter, r *http.Request) {
+// handleInternalSimulation serves GET /internal/simulations/{id}: a run
+// this replica started, for the admin page of another replica.
+func (a *App) handleInternalSimulation(w http.ResponseWriter, r *http.Request) {
 	v, ok := a.sims.get(r.PathValue("id"))
 	if !ok {
-		writeError(w, r, a.logger, &httpError{http.StatusNotFound, "No such simulation", "There is no simulation " + truncate(r.PathValue("id"), 40) + " here."})
+		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusNotFound, Title: "No such simulation", Message: "There is no simulation " + httpx.Truncate(r.PathValue("id"), 40) + " here."})
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	httpx.WriteJSON(w, http.StatusOK, v)
 }
 
 // handleSimulationFragment serves GET /admin/simulations/{id}: the run's
 // progress or result as HTML for the admin page.
-func (a *admin) handleSimulationFragment(w http.ResponseWriter, r *http.Request) {
+func (a *App) handleSimulationFragment(w http.ResponseWriter, r *http.Request) {
 	v, err := a.simulation(r)
 	if err != nil {
-		he := classify(err)
-		render(w, r, a.logger, he.status, templates.SimulationView(templates.SimulationModel{Done: true, Error: he.message}))
+		he := httpx.ErrorOf(err)
+		httpx.Render(w, r, a.logger, he.Status, templates.SimulationView(templates.SimulationModel{Done: true, Error: he.Message}))
 		return
 	}
-	render(w, r, a.logger, http.StatusOK, templates.SimulationView(simulationModel(v)))
+	httpx.Render(w, r, a.logger, http.StatusOK, templates.SimulationView(simulationModel(v)))
 }
 
 func simulationModel(v simView) templates.SimulationModel {
 	m := templates.SimulationModel{ID: v.ID, Replica: v.Replica, Target: v.Target, Done: !v.Running, Error: v.Error}
 	req := v.Request
 	m.Title = fmt.Sprintf("%d clients, %s mode", req.Clients, req.Mode)
-	if req.Mode == "sticky" {
-		m.Title += ", " + req.Affinity + " affinity"
-		if req.Affinity == "ip" && req.OneAddress {
+	if req.Mode == session.Sticky {
+		m.Title += ", " + string(req.Affinity) + " affinity"
+		if req.Affinity == session.AffinityIP && req.OneAddress {
 			m.Title += " (one address)"
 		}
 	}
@@ -294,53 +282,53 @@ func simulationModel(v simView) templates.SimulationModel {
 
 // concurrentRequest is the body of POST /api/admin/concurrent-adds.
 type concurrentRequest struct {
-	Mode  string `json:"mode"`
-	Naive bool   `json:"naive"`
-	N     int    `json:"n"`
+	Mode  session.Mode `json:"mode"`
+	Naive bool         `json:"naive"`
+	N     int          `json:"n"`
 }
 
 // handleConcurrentAdds serves POST /api/admin/concurrent-adds: one cart,
 // n adds at once (default 20), and how many the cart kept.
-func (a *admin) handleConcurrentAdds(w http.ResponseWriter, r *http.Request) {
+func (a *App) handleConcurrentAdds(w http.ResponseWriter, r *http.Request) {
 	var req concurrentRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, r, a.logger, err)
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+		httpx.WriteError(w, r, a.logger, err)
 		return
 	}
 	if req.N == 0 {
 		req.N = 20
 	}
 	if req.N < 1 || req.N > simulator.MaxConcurrentAdds {
-		writeError(w, r, a.logger, badRequest(fmt.Sprintf(`"n" must be from 1 to %d.`, simulator.MaxConcurrentAdds)))
+		httpx.WriteError(w, r, a.logger, httpx.BadRequest(fmt.Sprintf(`"n" must be from 1 to %d.`, simulator.MaxConcurrentAdds)))
 		return
 	}
-	if req.Naive && req.Mode != "redis" {
-		writeError(w, r, a.logger, badRequest("Naive writes exist only in redis mode."))
+	if req.Naive && req.Mode != session.Redis {
+		httpx.WriteError(w, r, a.logger, httpx.BadRequest("Naive writes exist only in redis mode."))
 		return
 	}
-	if req.Mode != "sticky" && req.Mode != "redis" && req.Mode != "jwt" {
-		writeError(w, r, a.logger, badRequest("Choose sticky, redis or jwt mode."))
+	if _, ok := session.ParseMode(string(req.Mode)); !ok {
+		httpx.WriteError(w, r, a.logger, httpx.BadRequest("Choose "+session.Choices(session.Modes)+" mode."))
 		return
 	}
 	target, err := a.simTarget(r.Context())
 	if err != nil {
-		writeError(w, r, a.logger, err)
+		httpx.WriteError(w, r, a.logger, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	res, err := simulator.ConcurrentAdds(ctx, target, req.Mode, req.N, req.Naive, nil)
 	if err != nil {
-		writeError(w, r, a.logger, &httpError{http.StatusBadGateway, "The experiment failed", err.Error()})
+		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusBadGateway, Title: "The experiment failed", Message: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"result": res, "lost": res.Lost(), "summary": concurrentSummary(res)})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"result": res, "lost": res.Lost(), "summary": concurrentSummary(res)})
 }
 
 // concurrentSummary says what the experiment found, and why.
 func concurrentSummary(res simulator.ConcurrentResult) string {
 	kept := fmt.Sprintf("%s mode", res.Mode)
-	if res.Mode == "redis" {
+	if res.Mode == session.Redis {
 		kept += map[bool]string{true: " (naive writes)", false: " (safe writes)"}[res.Naive]
 	}
 	var replicas []string
@@ -352,7 +340,7 @@ func concurrentSummary(res simulator.ConcurrentResult) string {
 	switch {
 	case res.Lost() == 0:
 		s += " None lost."
-	case res.Mode == "jwt":
+	case res.Mode == session.JWT:
 		s += fmt.Sprintf(" %d lost: each answer carried a new token holding the cart as that request saw it, and the browser kept the last one to arrive. The last writer wins; a token cannot merge concurrent changes.", res.Lost())
 	case res.Naive:
 		s += fmt.Sprintf(" %d lost: each request read the whole session, added one, and wrote the whole session back, overwriting what the others had written meanwhile.", res.Lost())

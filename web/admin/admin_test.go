@@ -1,10 +1,10 @@
-package web
+// Tests of the admin page through a whole replica (web.NewHandler), as
+// nginx reaches it: the request log needs the shop's traffic.
+package admin_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiondemo/shop/web/admin"
+	"github.com/sessiondemo/shop/web/peer"
 	"github.com/sessiondemo/shop/web/reqlog"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/jwtstore"
 	"github.com/sessiondemo/shop/web/session/memstore"
+	"github.com/sessiondemo/shop/web/webtest"
 )
 
 // replicaPair is two replicas, app1 and app2, that know each other.
@@ -37,26 +40,10 @@ func newReplicaPair(t *testing.T) *replicaPair {
 	t.Cleanup(p.app2.Close)
 	peers := map[string]string{"app1": p.app1.URL, "app2": p.app2.URL}
 	for name, sw := range handlers {
-		jwtSt, err := jwtstore.New(jwtstore.Options{Keys: []session.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := NewHandler(Options{
-			Replica: name,
-			Stores: Stores{
-				session.Sticky: memstore.New(name, session.Timeouts{Idle: time.Hour}),
-				session.JWT:    jwtSt,
-			},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Admin: Admin{
-				User: "admin", Password: testAdminPassword, Peers: peers,
-				Crash: func() { p.crashed[name].Add(1) },
-			},
+		sw.h = webtest.Replica(t, name, admin.Options{
+			User: "admin", Password: testAdminPassword, Peers: peers,
+			Crash: func() { p.crashed[name].Add(1) },
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sw.h = h
 	}
 	return p
 }
@@ -120,15 +107,18 @@ func TestStatusShowsADeadPeerDown(t *testing.T) {
 	p := newReplicaPair(t)
 	p.app2.Close()
 	_, body := do(t, "GET", p.app1.URL+"/api/admin/status", "", nil)
-	var st clusterStatus
+	var st admin.Status
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
 	states := map[string]string{}
 	for _, r := range st.Replicas {
 		states[r.Name] = r.State
+		if len(r.Load) != len(session.Modes) {
+			t.Errorf("%s's load = %v, want one count per mode even when it is down", r.Name, r.Load)
+		}
 	}
-	if states["app1"] != stateUp || states["app2"] != stateDown {
+	if states["app1"] != admin.StateUp || states["app2"] != admin.StateDown {
 		t.Errorf("states = %v, want app1 up and app2 down", states)
 	}
 }
@@ -140,7 +130,7 @@ func TestInternalEndpointsNeedTheToken(t *testing.T) {
 		if path == "/internal/requests" {
 			method = "GET"
 		}
-		resp, _ := do(t, method, p.app1.URL+path, "{}", map[string]string{internalTokenHeader: "guess"})
+		resp, _ := do(t, method, p.app1.URL+path, "{}", map[string]string{peer.TokenHeader: "guess"})
 		if resp.StatusCode != 404 {
 			t.Errorf("%s %s with a wrong token = %d, want 404", method, path, resp.StatusCode)
 		}
@@ -179,14 +169,14 @@ func TestControlsNeedTheAdminCredentials(t *testing.T) {
 	resp.Body.Close()
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == adminCookie {
+		if c.Name == admin.CookieName {
 			cookie = c
 		}
 	}
 	if resp.StatusCode != http.StatusSeeOther || cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("sign-in = %d, cookie %+v: want 303 and an HttpOnly, SameSite=Strict cookie", resp.StatusCode, cookie)
 	}
-	resp, body = do(t, "POST", p.app2.URL+"/api/admin/replicas/app1/crash", "", map[string]string{"Cookie": adminCookie + "=" + cookie.Value})
+	resp, body = do(t, "POST", p.app2.URL+"/api/admin/replicas/app1/crash", "", map[string]string{"Cookie": admin.CookieName + "=" + cookie.Value})
 	if resp.StatusCode != 202 || !strings.Contains(body, "crashing") {
 		t.Fatalf("crash app1 via app2 = %d %s, want 202", resp.StatusCode, body)
 	}
@@ -195,7 +185,7 @@ func TestControlsNeedTheAdminCredentials(t *testing.T) {
 		t.Errorf("app2 crashed %d times, want 0: only app1 was asked", n)
 	}
 	// A forged cookie does not work.
-	resp, _ = do(t, "POST", p.app2.URL+"/api/admin/replicas/app1/crash", "", map[string]string{"Cookie": adminCookie + "=9999999999.deadbeef"})
+	resp, _ = do(t, "POST", p.app2.URL+"/api/admin/replicas/app1/crash", "", map[string]string{"Cookie": admin.CookieName + "=9999999999.deadbeef"})
 	if resp.StatusCode != 401 {
 		t.Errorf("crash with a forged cookie = %d, want 401", resp.StatusCode)
 	}
@@ -330,31 +320,12 @@ func TestSimulatorControlsCheckTheirInput(t *testing.T) {
 	}
 }
 
-func TestCartPageExplainsTheJWTLastWriter(t *testing.T) {
-	p := newReplicaPair(t)
-	for mode, want := range map[string]bool{"jwt": true, "sticky": false} {
-		resp, _ := do(t, "POST", p.app1.URL+"/api/cart/items?mode="+mode, `{"product_id":"p1"}`, map[string]string{"Content-Type": "application/json"})
-		var cookies []string
-		for _, c := range resp.Cookies() {
-			cookies = append(cookies, c.Name+"="+c.Value)
-		}
-		_, body := do(t, "GET", p.app1.URL+"/cart?mode="+mode, "", map[string]string{"Cookie": strings.Join(cookies, "; ")})
-		if got := strings.Contains(body, `data-testid="mode-note"`) && strings.Contains(body, "keeps the token that arrives last"); got != want {
-			t.Errorf("%s cart page explains the last writer: %v, want %v", mode, got, want)
-		}
-	}
-}
-
 func TestWithoutAPasswordNoReplicaTakesControls(t *testing.T) {
-	h, err := NewHandler(Options{Replica: "app1", Stores: Stores{session.Sticky: memstore.New("app1", session.Timeouts{Idle: time.Hour})},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Admin: Admin{Crash: func() { t.Error("crashed without a password") }}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := webtest.Replica(t, "app1", admin.Options{Crash: func() { t.Error("crashed without a password") }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	// The token of an empty password is public: it reads, it does not act.
-	token := map[string]string{internalTokenHeader: internalToken(""), "Content-Type": "application/json"}
+	token := map[string]string{peer.TokenHeader: peer.Token(""), "Content-Type": "application/json"}
 	for _, path := range []string{"/internal/crash", "/internal/hang"} {
 		if resp, _ := do(t, "POST", srv.URL+path, `{"seconds":5}`, token); resp.StatusCode != 403 {
 			t.Errorf("POST %s without an admin password = %d, want 403", path, resp.StatusCode)

@@ -1,0 +1,205 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sessiondemo/shop/web/peer"
+	"github.com/sessiondemo/shop/web/reqlog"
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// The states of a node on the admin page.
+const (
+	// StateUp: it answered.
+	StateUp = "up"
+	// StateDown: it refused the connection, or its name does not resolve.
+	StateDown = "down"
+	// StateNotAnswered: it accepted the connection but did not answer in time.
+	StateNotAnswered = "not answering"
+)
+
+// ReplicaStatus is what the admin page knows about one replica.
+type ReplicaStatus struct {
+	// Name is the replica's name.
+	Name string `json:"name"`
+	// State is StateUp, StateDown or StateNotAnswered.
+	State string `json:"state"`
+	// Detail says why a replica is not up, as a phrase.
+	Detail string `json:"detail,omitempty"`
+	// Boot identifies the replica's current run; it changes on a restart.
+	Boot string `json:"boot,omitempty"`
+	// Load counts the requests of the last minute per mode, in the order
+	// of session.Modes.
+	Load []int `json:"load"`
+	// HungFor is how many seconds the replica still hangs (asked by the admin).
+	HungFor int `json:"hung_for,omitempty"`
+	// Sessions is how many sticky sessions the replica holds in memory.
+	Sessions int `json:"sessions"`
+	// Self is true for the replica that answered the admin page.
+	Self bool `json:"self,omitempty"`
+}
+
+// ComponentStatus is a load balancer's or Redis's state.
+type ComponentStatus struct {
+	// Name is the compose service's name, e.g. "lb2" or "redis".
+	Name string `json:"name"`
+	// State is StateUp, StateDown or StateNotAnswered.
+	State string `json:"state"`
+	// Detail says why it is not up, as a phrase.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Status is the topology's state at one moment: the body of GET
+// /api/admin/status and of the live view's "status" events.
+type Status struct {
+	// Time is when the state was read.
+	Time time.Time `json:"time"`
+	// Served names the replica that read it.
+	Served string `json:"served_by"`
+	// Replicas are every replica, sorted by name.
+	Replicas []ReplicaStatus `json:"replicas"`
+	// Redis is the session store's state.
+	Redis ComponentStatus `json:"redis"`
+	// LoadBalancers are the load balancers, sorted by name.
+	LoadBalancers []ComponentStatus `json:"load_balancers"`
+}
+
+// peerLog is the answer of GET /internal/requests.
+type peerLog struct {
+	Replica  string         `json:"replica"`
+	Boot     string         `json:"boot"`
+	Entries  []reqlog.Entry `json:"entries"`
+	Load     []int          `json:"load"`
+	HungFor  int            `json:"hung_for,omitempty"`
+	Sessions int            `json:"sessions"`
+}
+
+// cursor remembers how far a live view has read a replica's log.
+type cursor struct {
+	boot string
+	seq  uint64
+}
+
+// cluster reads this replica's log and its peers', and the state of the
+// load balancers and Redis.
+type cluster struct {
+	peers *peer.Client
+	log   *reqlog.Log
+	lbs   map[string]string // name -> host:port
+	ping  func(context.Context) error
+	local func() peerLog
+}
+
+// fetchLog reads a replica's log after cur (or its newest limit entries
+// when cur is from another run of it).
+func (c *cluster) fetchLog(ctx context.Context, name string, cur cursor, limit int) (peerLog, error) {
+	if name == c.peers.Self() {
+		pl := c.local()
+		after := cur.seq
+		if cur.boot != pl.Boot {
+			after = 0
+		}
+		pl.Entries = c.log.After(after, limit)
+		return pl, nil
+	}
+	q := url.Values{"boot": {cur.boot}, "after": {strconv.FormatUint(cur.seq, 10)}, "limit": {strconv.Itoa(limit)}}
+	var pl peerLog
+	err := c.peers.Call(ctx, name, "GET", "/internal/requests?"+q.Encode(), nil, &pl)
+	return pl, err
+}
+
+// describeFailure turns a failed call into a state and a phrase.
+func describeFailure(err error) (state, detail string) {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return StateNotAnswered, "accepts connections but does not answer"
+	case errors.As(err, &dnsErr):
+		return StateDown, "is not running (its name does not resolve)"
+	case errors.As(err, &opErr):
+		return StateDown, "refuses connections"
+	}
+	return StateDown, "is unreachable"
+}
+
+// collect reads every replica's new log entries (advancing cursors, which
+// may be nil for a one-off read) and the state of the topology, all in
+// parallel, within the peers' call timeout.
+func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit int) ([]reqlog.Entry, Status) {
+	names := c.peers.Names()
+	logs := make([]peerLog, len(names))
+	errs := make([]error, len(names))
+	st := Status{Time: time.Now().UTC(), Served: c.peers.Self()}
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			logs[i], errs[i] = c.fetchLog(ctx, name, cursors[name], limit)
+		})
+	}
+	wg.Go(func() {
+		st.Redis = ComponentStatus{Name: "redis", State: StateUp}
+		if c.ping == nil {
+			st.Redis = ComponentStatus{Name: "redis", State: StateDown, Detail: "not configured"}
+		} else if err := c.pingRedis(ctx); err != nil {
+			st.Redis.State, st.Redis.Detail = StateDown, "does not answer PING"
+		}
+	})
+	lbNames := make([]string, 0, len(c.lbs))
+	for n := range c.lbs {
+		lbNames = append(lbNames, n)
+	}
+	sort.Strings(lbNames)
+	st.LoadBalancers = make([]ComponentStatus, len(lbNames))
+	for i, n := range lbNames {
+		wg.Go(func() {
+			st.LoadBalancers[i] = ComponentStatus{Name: n, State: StateUp}
+			d := net.Dialer{Timeout: c.peers.Timeout()}
+			conn, err := d.DialContext(ctx, "tcp", c.lbs[n])
+			if err != nil {
+				st.LoadBalancers[i].State, st.LoadBalancers[i].Detail = describeFailure(err)
+				return
+			}
+			conn.Close()
+		})
+	}
+	wg.Wait()
+	var all []reqlog.Entry
+	for i, name := range names {
+		rs := ReplicaStatus{Name: name, State: StateUp, Self: name == c.peers.Self(), Load: make([]int, len(session.Modes))}
+		if errs[i] != nil {
+			rs.State, rs.Detail = describeFailure(errs[i])
+		} else {
+			pl := logs[i]
+			rs.Boot, rs.HungFor, rs.Sessions = pl.Boot, pl.HungFor, pl.Sessions
+			copy(rs.Load, pl.Load)
+			all = append(all, pl.Entries...)
+			if cursors != nil {
+				cur := cursor{boot: pl.Boot, seq: cursors[name].seq}
+				if cursors[name].boot != pl.Boot {
+					cur.seq = 0
+				}
+				for _, e := range pl.Entries {
+					cur.seq = max(cur.seq, e.Seq)
+				}
+				cursors[name] = cur
+			}
+		}
+		st.Replicas = append(st.Replicas, rs)
+	}
+	return all, st
+}
+
+func (c *cluster) pingRedis(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.peers.Timeout())
+	defer cancel()
+	return c.ping(ctx)
+}

@@ -1,0 +1,129 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sessiondemo/shop/web/internal/httpx"
+)
+
+// forward runs a control on the named replica: here, or on a peer through
+// its internal endpoint path.
+func (a *App) forward(w http.ResponseWriter, r *http.Request, path string, body any, here func() (string, error)) {
+	name := r.PathValue("name")
+	var msg string
+	var err error
+	switch {
+	case name == a.o.Replica:
+		msg, err = here()
+	case a.peers.Has(name):
+		var out struct {
+			Message string `json:"message"`
+		}
+		if err = a.peers.Call(r.Context(), name, http.MethodPost, path, body, &out); err != nil {
+			err = peerError(err, func(detail string) string {
+				return fmt.Sprintf("%s could not be asked: it %s.", name, detail)
+			})
+		}
+		msg = out.Message
+	default:
+		err = &httpx.Error{Status: http.StatusNotFound, Title: "No such replica",
+			Message: fmt.Sprintf("There is no replica named %q; the replicas are %s.", httpx.Truncate(name, 20), strings.Join(a.peers.Names(), ", "))}
+	}
+	if err != nil {
+		httpx.WriteError(w, r, a.logger, err)
+		return
+	}
+	a.logger.Info("admin control", "request_id", httpx.InfoOf(r).RequestID, "control", path, "replica", name)
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"message": msg})
+}
+
+// writeLocal answers an internal control with what it did here.
+func (a *App) writeLocal(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	if err != nil {
+		httpx.WriteError(w, r, a.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"message": msg})
+}
+
+// crashSoon ends this process shortly after the answer is on its way.
+func (a *App) crashSoon() (string, error) {
+	if a.o.Crash == nil {
+		return "", &httpx.Error{Status: http.StatusNotImplemented, Title: "Crash not available", Message: "This replica was started without a way to crash itself."}
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		a.o.Crash()
+	}()
+	return a.o.Replica + " is crashing now (SIGKILL). Its restart policy brings it back after the restart delay.", nil
+}
+
+// handleCrash serves POST /api/admin/replicas/{name}/crash.
+func (a *App) handleCrash(w http.ResponseWriter, r *http.Request) {
+	a.forward(w, r, "/internal/crash", struct{}{}, a.crashSoon)
+}
+
+// handleInternalCrash serves POST /internal/crash: crash this replica.
+func (a *App) handleInternalCrash(w http.ResponseWriter, r *http.Request) {
+	msg, err := a.crashSoon()
+	a.writeLocal(w, r, msg, err)
+}
+
+// maxHang bounds a hang: the replica's write timeout is 30s.
+const maxHang = 30
+
+type hangBody struct {
+	Seconds int `json:"seconds"`
+}
+
+// hangFor makes this replica hold every request for n seconds.
+func (a *App) hangFor(n int) (string, error) {
+	if n < 1 || n > maxHang {
+		return "", httpx.BadRequest(fmt.Sprintf("A hang lasts 1 to %d seconds.", maxHang))
+	}
+	a.hungUntil.Store(time.Now().Add(time.Duration(n) * time.Second).UnixNano())
+	return fmt.Sprintf("%s holds every request for %d s from now: nginx gives up on it after its read timeout and tries another replica.", a.o.Replica, n), nil
+}
+
+// handleHang serves POST /api/admin/replicas/{name}/hang {"seconds":N}.
+func (a *App) handleHang(w http.ResponseWriter, r *http.Request) {
+	var b hangBody
+	if err := httpx.DecodeJSON(w, r, &b); err != nil {
+		httpx.WriteError(w, r, a.logger, err)
+		return
+	}
+	if b.Seconds < 1 || b.Seconds > maxHang {
+		httpx.WriteError(w, r, a.logger, httpx.BadRequest(fmt.Sprintf(`The body needs "seconds" from 1 to %d, e.g. {"seconds":10}.`, maxHang)))
+		return
+	}
+	a.forward(w, r, "/internal/hang", b, func() (string, error) { return a.hangFor(b.Seconds) })
+}
+
+// handleInternalHang serves POST /internal/hang: hang this replica.
+func (a *App) handleInternalHang(w http.ResponseWriter, r *http.Request) {
+	var b hangBody
+	if err := httpx.DecodeJSON(w, r, &b); err != nil {
+		httpx.WriteError(w, r, a.logger, err)
+		return
+	}
+	msg, err := a.hangFor(b.Seconds)
+	a.writeLocal(w, r, msg, err)
+}
+
+// handleRedisRestart serves POST /api/admin/redis/restart.
+func (a *App) handleRedisRestart(w http.ResponseWriter, r *http.Request) {
+	if a.o.RestartRedis == nil {
+		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusNotImplemented, Title: "Restart not available", Message: "This replica has no Redis credentials for a restart (REDIS_OPS_PASSWORD)."})
+		return
+	}
+	if err := a.o.RestartRedis(r.Context()); err != nil {
+		a.logger.Warn("restart redis", "request_id", httpx.InfoOf(r).RequestID, "err", err)
+		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusBadGateway, Title: "Redis did not restart", Message: "Redis did not accept the SHUTDOWN: it may be down already."})
+		return
+	}
+	a.logger.Info("admin control", "request_id", httpx.InfoOf(r).RequestID, "control", "redis restart")
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"message": "Redis is shutting down (saving its append-only file); its restart policy brings it back in a second or two."})
+}

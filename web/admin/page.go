@@ -1,0 +1,88 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/sessiondemo/shop/templates"
+	"github.com/sessiondemo/shop/web/internal/httpx"
+	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/simulator"
+)
+
+// handlePage serves GET /admin.
+func (a *App) handlePage(w http.ResponseWriter, r *http.Request) {
+	a.renderPage(w, r, http.StatusOK, "")
+}
+
+func (a *App) renderPage(w http.ResponseWriter, r *http.Request, status int, loginError string) {
+	_, st := a.cluster.collect(r.Context(), nil, 0)
+	m := templates.AdminModel{
+		Page:        httpx.Page(r, "Admin"),
+		SignedIn:    a.signedIn(r),
+		ControlsOff: a.o.Password == "",
+		LoginError:  loginError,
+		Topology:    topologyModel(st),
+		Load:        loadChartModel(st),
+	}
+	for _, mode := range session.Modes {
+		m.Modes = append(m.Modes, string(mode))
+	}
+	for _, af := range session.Affinities {
+		m.Affinities = append(m.Affinities, string(af))
+	}
+	m.Page.Flash = httpx.TakeFlash(w, r)
+	for _, in := range a.inspections(r) {
+		m.Sessions = append(m.Sessions, templates.StoreView{
+			Mode: string(in.Mode), Replica: in.Replica, Held: in.Held, Where: in.Where,
+			Raw: in.Raw, RawBytes: in.RawBytes, Limit: in.Limit, Decoded: in.Decoded,
+		})
+	}
+	httpx.Render(w, r, a.logger, status, templates.AdminPage(m))
+}
+
+func topologyModel(st Status) templates.Topology {
+	t := templates.Topology{ServedBy: st.Served, Redis: templates.Node{Name: "redis", State: st.Redis.State, Detail: st.Redis.Detail}}
+	for _, lb := range st.LoadBalancers {
+		t.LoadBalancers = append(t.LoadBalancers, templates.Node{Name: lb.Name, State: lb.State, Detail: lb.Detail})
+	}
+	for _, rs := range st.Replicas {
+		t.Replicas = append(t.Replicas, templates.Node{Name: rs.Name, State: rs.State, Detail: rs.Detail, Sessions: rs.Sessions, HungFor: rs.HungFor})
+	}
+	return t
+}
+
+// loadChartModel draws the last minute's requests per replica and mode.
+func loadChartModel(st Status) templates.LoadChart {
+	c := templates.LoadChart{Title: "Requests per replica in the last minute, by session mode", Max: 1}
+	for _, m := range session.Modes {
+		c.Segments = append(c.Segments, string(m))
+	}
+	var totals []int
+	for _, rs := range st.Replicas {
+		b := templates.LoadBar{Name: rs.Name, Down: rs.State != StateUp}
+		for _, v := range rs.Load {
+			b.Values = append(b.Values, v)
+			b.Total += v
+		}
+		c.Max = max(c.Max, b.Total)
+		if !b.Down {
+			totals = append(totals, b.Total)
+		}
+		c.Bars = append(c.Bars, b)
+	}
+	if ratio := simulator.MaxMean(totals); ratio > 0 {
+		c.MaxMean = fmt.Sprintf("%.2f", ratio)
+		c.Note = "1.00 is perfectly even; 3.00 means one replica of three took everything."
+	} else {
+		c.Note = "No requests in the last minute."
+	}
+	return c
+}
+
+// handleLoadFragment serves GET /admin/load, the load chart alone, which
+// the page fetches again every few seconds.
+func (a *App) handleLoadFragment(w http.ResponseWriter, r *http.Request) {
+	_, st := a.cluster.collect(r.Context(), nil, 0)
+	httpx.Render(w, r, a.logger, http.StatusOK, templates.LoadChartSVG(loadChartModel(st)))
+}

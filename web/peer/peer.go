@@ -1,0 +1,144 @@
+// Package peer is how a replica reaches the other replicas: the list of
+// them, and authenticated calls to their internal endpoints (/internal/...)
+// on the compose network.
+//
+// nginx answers /internal/ with a 404, so the endpoints are not reachable
+// through the load balancers; each call also carries a token derived from
+// the admin password, so another container cannot use them either. Errors
+// are plain Go errors: a *RefusedError when the peer answered with an
+// error, the transport's error (a timeout, a refused connection, a name
+// that does not resolve) otherwise.
+package peer
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+)
+
+// TokenHeader carries the token on calls between replicas.
+const TokenHeader = "X-Internal-Token"
+
+// Token derives the token the replicas share from the admin password:
+// HMAC-SHA256(password, purpose), so the password itself never travels.
+func Token(password string) string {
+	m := hmac.New(sha256.New, []byte(password))
+	m.Write([]byte("sessiondemo internal v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Authentic reports whether r carries the token, compared in constant time.
+func Authentic(r *http.Request, token string) bool {
+	return hmac.Equal([]byte(r.Header.Get(TokenHeader)), []byte(token))
+}
+
+// RefusedError is a peer's error answer: its status and its sentence.
+type RefusedError struct {
+	// Status is the HTTP status the peer answered with.
+	Status int
+	// Message is the peer's {"error": ...} sentence.
+	Message string
+}
+
+func (e *RefusedError) Error() string { return e.Message }
+
+// Client makes authenticated calls to peers. Safe for concurrent use.
+type Client struct {
+	self    string
+	peers   map[string]string // name -> base URL
+	timeout time.Duration
+	token   string
+	http    *http.Client
+}
+
+// NewClient returns a client for replica self whose peers map the other
+// replicas' names to the base URLs of their internal endpoints (e.g.
+// "app2" -> "http://app2:8080"), with a token from the admin password;
+// each call is bounded by timeout.
+func NewClient(self string, peers map[string]string, password string, timeout time.Duration) *Client {
+	return &Client{
+		self: self, peers: peers, timeout: timeout,
+		token: Token(password),
+		http:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}},
+	}
+}
+
+// Self returns this replica's name.
+func (c *Client) Self() string { return c.self }
+
+// Timeout returns the bound of each call.
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
+// Names returns every replica's name, this one included, sorted.
+func (c *Client) Names() []string {
+	names := []string{c.self}
+	for n := range c.peers {
+		if n != c.self {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Has reports whether name is one of the other replicas.
+func (c *Client) Has(name string) bool {
+	_, ok := c.peers[name]
+	return ok && name != c.self
+}
+
+// Call makes one authenticated call to the named peer's path (with its
+// query) and decodes the JSON answer into out (which may be nil). body, if
+// not nil, is sent as JSON.
+func (c *Client) Call(ctx context.Context, name, method, path string, body, out any) error {
+	base, ok := c.peers[name]
+	if !ok {
+		return fmt.Errorf("no replica named %s", name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(TokenHeader, c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return &RefusedError{Status: resp.StatusCode, Message: e.Error}
+		}
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
