@@ -107,7 +107,20 @@ type InfoOptions struct {
 	Logger *slog.Logger
 }
 
-type infoKey struct{}
+// requestState is what WithInfo keeps in a request's context, in one
+// value: the Info, fixed, and the record ReportSession writes.
+type requestState struct {
+	info   Info
+	served servedRecord
+}
+
+type stateKey struct{}
+
+// stateOf returns the request's state, nil outside WithInfo.
+func stateOf(r *http.Request) *requestState {
+	st, _ := r.Context().Value(stateKey{}).(*requestState)
+	return st
+}
 
 // SIDInURL reports whether the request's sticky session travels in its
 // URLs (sticky mode with url affinity) rather than in a cookie.
@@ -117,8 +130,8 @@ func (ri Info) SIDInURL() bool {
 
 // InfoOf returns the request's Info, the zero Info outside WithInfo.
 func InfoOf(r *http.Request) Info {
-	if ri, ok := r.Context().Value(infoKey{}).(*Info); ok {
-		return *ri
+	if st := stateOf(r); st != nil {
+		return st.info
 	}
 	return Info{}
 }
@@ -136,7 +149,7 @@ func WithInfo(o InfoOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ri, r, err := buildInfo(o, r)
-			r = withServedRecord(r.WithContext(context.WithValue(r.Context(), infoKey{}, &ri)))
+			r = r.WithContext(context.WithValue(r.Context(), stateKey{}, &requestState{info: ri}))
 			h := w.Header()
 			h.Set("X-Replica", ri.Replica)
 			h.Set("X-Request-Id", ri.RequestID)

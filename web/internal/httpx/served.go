@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -26,24 +25,22 @@ type Served struct {
 	SID string
 }
 
-// servedRecord is where ReportSession writes; WithInfo puts one in every
-// request's context.
+// servedRecord is where ReportSession writes (requestState).
 type servedRecord struct {
 	served   Served
 	reported bool
 }
-
-type servedKey struct{}
 
 // ReportSession records the session the request served, once it is final
 // (loaded, and saved if it changed). sess nil means the session the
 // request carried was rejected (a malformed or forged cookie or link):
 // the request lost it. A later call replaces an earlier one.
 func ReportSession(r *http.Request, sess *session.Session) {
-	rec, ok := r.Context().Value(servedKey{}).(*servedRecord)
-	if !ok {
+	st := stateOf(r)
+	if st == nil {
 		return
 	}
+	rec := &st.served
 	rec.reported = true
 	if sess == nil {
 		rec.served = Served{Event: session.EventLost}
@@ -61,14 +58,9 @@ func ReportSession(r *http.Request, sess *session.Session) {
 // ReportedSession returns what the handler reported with ReportSession,
 // and false when it reported nothing (no session was loaded).
 func ReportedSession(r *http.Request) (Served, bool) {
-	rec, ok := r.Context().Value(servedKey{}).(*servedRecord)
-	if !ok || !rec.reported {
+	st := stateOf(r)
+	if st == nil || !st.served.reported {
 		return Served{}, false
 	}
-	return rec.served, true
-}
-
-// withServedRecord gives the request the record ReportSession writes.
-func withServedRecord(r *http.Request) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), servedKey{}, &servedRecord{}))
+	return st.served.served, true
 }
