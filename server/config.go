@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 
 // config is everything a replica reads from its environment.
 type config struct {
+	// Replica is REPLICA_NAME; empty means: found through PeerDNS's reverse
+	// lookup, or the host name without it.
 	Replica         string
 	HTTPAddr        string
 	DefaultMode     session.Mode
@@ -33,8 +34,12 @@ type config struct {
 	// empty password turns them off.
 	AdminUser     string
 	AdminPassword string
-	// Peers maps the other replicas' names to their base URLs.
+	// Peers maps the other replicas' names to their base URLs (PEERS, a
+	// fixed list); PeerDNS, when set, finds them instead.
 	Peers map[string]string
+	// PeerDNS is host:port of a DNS name that resolves to every replica
+	// (the compose service, app:8080).
+	PeerDNS string
 	// LoadBalancers maps the load balancers' names to host:port.
 	LoadBalancers map[string]string
 	// SimulatorTargets are the load balancers' URLs for the traffic simulator.
@@ -63,9 +68,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RedisUsername: get("REDIS_USERNAME", ""),
 		RedisPassword: getenv("REDIS_PASSWORD"),
 	}
-	if c.Replica == "" {
-		h, _ := os.Hostname()
-		c.Replica = strings.ToLower(h)
+	if c.Replica != "" && !session.ValidReplicaName(c.Replica) {
+		errs = append(errs, fmt.Errorf("REPLICA_NAME=%q: want 1 to 32 lower-case letters, digits, '-' or '_'", c.Replica))
 	}
 	mode, ok := session.ParseMode(get("SESSION_DEFAULT_MODE", string(session.Sticky)))
 	if !ok {
@@ -113,6 +117,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			continue
 		}
 		c.Peers[name] = "http://" + hp
+	}
+	if c.PeerDNS = get("PEER_DNS", ""); c.PeerDNS != "" {
+		if host, port, err := net.SplitHostPort(c.PeerDNS); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("PEER_DNS=%q: want the replicas' DNS name and port, such as app:8080", c.PeerDNS))
+		}
+		if len(c.Peers) > 0 {
+			errs = append(errs, errors.New("PEERS and PEER_DNS are both set: the replicas come from one or the other"))
+		}
 	}
 	c.LoadBalancers = map[string]string{}
 	for _, hp := range splitList(getenv("LOAD_BALANCERS")) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/sessiondemo/shop/web"
 	"github.com/sessiondemo/shop/web/admin"
+	"github.com/sessiondemo/shop/web/peer"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/jwtstore"
 	"github.com/sessiondemo/shop/web/session/memstore"
@@ -58,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	peers, err := findPeers(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
 	delayAfterCrash(cfg.Replica, cfg.RestartDelay, log.Info)
 
 	rdb := redis.NewClient(&redis.Options{
@@ -105,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Admin: admin.Options{
 			User:             cfg.AdminUser,
 			Password:         cfg.AdminPassword,
-			Peers:            cfg.Peers,
+			Peers:            peers,
 			LoadBalancers:    cfg.LoadBalancers,
 			PingRedis:        func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			RestartRedis:     restartRedis(cfg),
@@ -156,6 +161,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("stopped", "replica", cfg.Replica)
 	return nil
 }
+
+// findPeers returns the directory of the replicas and sets cfg.Replica
+// when REPLICA_NAME left it empty. With PEER_DNS the replicas are found
+// through DNS, refreshed every peerRefresh until ctx is done, and this
+// replica is named the way its peers name it (peer.NameFromDNS: app-2);
+// without it, PEERS is a fixed list and the name is the host name.
+func findPeers(ctx context.Context, cfg *config, log *slog.Logger) (peer.Directory, error) {
+	if cfg.PeerDNS == "" {
+		if cfg.Replica == "" {
+			h, _ := os.Hostname()
+			cfg.Replica = peer.NameFromDNS(h, "")
+		}
+		return peer.Static(cfg.Peers), nil
+	}
+	dns, err := peer.NewDNS(cfg.PeerDNS)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Replica == "" {
+		nameCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if cfg.Replica, err = dns.SelfName(nameCtx); err != nil {
+			return nil, fmt.Errorf("PEER_DNS=%s: naming this replica: %w (set REPLICA_NAME to name it yourself)", cfg.PeerDNS, err)
+		}
+	}
+	go dns.Watch(ctx, peerRefresh)
+	log.Info("finding replicas through DNS", "replica", cfg.Replica, "dns", cfg.PeerDNS, "every", peerRefresh.String())
+	return dns, nil
+}
+
+// peerRefresh is how often a replica asks DNS for the replicas: the admin
+// page shows a replica that joined or left within this.
+const peerRefresh = 2 * time.Second
 
 // healthcheck asks the replica listening on addr for /healthz.
 func healthcheck(addr string) error {

@@ -102,6 +102,8 @@ func TestConfigErrorsNameTheVariableNotTheSecret(t *testing.T) {
 		{"bad mode", "SESSION_DEFAULT_MODE", "memcached", "SESSION_DEFAULT_MODE"},
 		{"bad duration", "SESSION_IDLE_TIMEOUT", "soon", "SESSION_IDLE_TIMEOUT"},
 		{"idle past absolute", "SESSION_IDLE_TIMEOUT", "13h", "longer than SESSION_ABSOLUTE_TIMEOUT"},
+		{"bad replica name", "REPLICA_NAME", "App 2", "REPLICA_NAME"},
+		{"peer dns without port", "PEER_DNS", "app", "PEER_DNS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := map[string]string{}
@@ -117,6 +119,20 @@ func TestConfigErrorsNameTheVariableNotTheSecret(t *testing.T) {
 				t.Errorf("error echoes the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestPeersComeFromOneSource: the replicas are a fixed list (PEERS) or
+// found through DNS (PEER_DNS), never both at once.
+func TestPeersComeFromOneSource(t *testing.T) {
+	m := map[string]string{"SESSION_ENCRYPTION_KEYS": testEncKey, "JWT_SIGNING_KEYS": testJWTKey, "PEER_DNS": "app:8080"}
+	c, err := loadConfig(env(m))
+	if err != nil || c.PeerDNS != "app:8080" || c.Replica != "" {
+		t.Fatalf("PEER_DNS alone: %+v, %v; want it kept and the name left to DNS", c.PeerDNS, err)
+	}
+	m["PEERS"] = "app2:8080"
+	if _, err := loadConfig(env(m)); err == nil || !strings.Contains(err.Error(), "PEERS and PEER_DNS") {
+		t.Errorf("PEERS with PEER_DNS: %v, want an error naming both", err)
 	}
 }
 

@@ -34,9 +34,9 @@ type Options struct {
 	// User and Password guard every control that changes the system. An
 	// empty Password turns the controls off.
 	User, Password string
-	// Peers maps the other replicas' names to the base URLs of their
-	// internal endpoints, e.g. "app2" -> "http://app2:8080".
-	Peers map[string]string
+	// Peers lists the replicas (this one may be among them): a fixed
+	// peer.Static, or a peer.DNS that follows scaling.
+	Peers peer.Directory
 	// LoadBalancers maps the load balancers' names to an address to probe,
 	// e.g. "lb" -> "lb:80".
 	LoadBalancers map[string]string

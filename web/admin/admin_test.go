@@ -38,7 +38,7 @@ func newReplicaPair(t *testing.T) *replicaPair {
 	p.app2 = httptest.NewServer(handlers["app2"])
 	t.Cleanup(p.app1.Close)
 	t.Cleanup(p.app2.Close)
-	peers := map[string]string{"app1": p.app1.URL, "app2": p.app2.URL}
+	peers := peer.Static{"app1": p.app1.URL, "app2": p.app2.URL}
 	for name, sw := range handlers {
 		sw.h = webtest.Replica(t, name, admin.Options{
 			User: "admin", Password: testAdminPassword, Peers: peers,

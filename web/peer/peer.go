@@ -1,6 +1,6 @@
-// Package peer is how a replica reaches the other replicas: the list of
-// them, and authenticated calls to their internal endpoints (/internal/...)
-// on the compose network.
+// Package peer is how a replica reaches the other replicas: the directory
+// of them (a fixed list, or DNS, which follows scaling), and authenticated
+// calls to their internal endpoints (/internal/...) on the compose network.
 //
 // nginx answers /internal/ with a 404, so the endpoints are not reachable
 // through the load balancers; each call also carries a token derived from
@@ -53,19 +53,21 @@ func (e *RefusedError) Error() string { return e.Message }
 // Client makes authenticated calls to peers. Safe for concurrent use.
 type Client struct {
 	self    string
-	peers   map[string]string // name -> base URL
+	dir     Directory
 	timeout time.Duration
 	token   string
 	http    *http.Client
 }
 
-// NewClient returns a client for replica self whose peers map the other
-// replicas' names to the base URLs of their internal endpoints (e.g.
-// "app2" -> "http://app2:8080"), with a token from the admin password;
-// each call is bounded by timeout.
-func NewClient(self string, peers map[string]string, password string, timeout time.Duration) *Client {
+// NewClient returns a client for replica self that finds the replicas in
+// dir (self may be listed there too), with a token from the admin
+// password; each call is bounded by timeout.
+func NewClient(self string, dir Directory, password string, timeout time.Duration) *Client {
+	if dir == nil {
+		dir = Static{}
+	}
 	return &Client{
-		self: self, peers: peers, timeout: timeout,
+		self: self, dir: dir, timeout: timeout,
 		token: Token(password),
 		http:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}},
 	}
@@ -77,29 +79,58 @@ func (c *Client) Self() string { return c.self }
 // Timeout returns the bound of each call.
 func (c *Client) Timeout() time.Duration { return c.timeout }
 
-// Names returns every replica's name, this one included, sorted.
-func (c *Client) Names() []string {
-	names := []string{c.self}
-	for n := range c.peers {
-		if n != c.self {
-			names = append(names, n)
+// Members returns every replica the directory lists or lately listed,
+// this one included (listed, even before the directory has found it),
+// sorted by name.
+func (c *Client) Members() []Member {
+	ms := c.dir.Members()
+	for i, m := range ms {
+		if m.Name == c.self {
+			ms[i].Left = time.Time{}
+			return ms
 		}
 	}
-	sort.Strings(names)
+	ms = append(ms, Member{Name: c.self})
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	return ms
+}
+
+// Names returns the name of every replica listed now, this one included,
+// sorted.
+func (c *Client) Names() []string {
+	var names []string
+	for _, m := range c.Members() {
+		if m.Left.IsZero() {
+			names = append(names, m.Name)
+		}
+	}
 	return names
 }
 
-// Has reports whether name is one of the other replicas.
+// Has reports whether name is one of the other replicas, listed now.
 func (c *Client) Has(name string) bool {
-	_, ok := c.peers[name]
-	return ok && name != c.self
+	_, ok := c.baseURL(name)
+	return ok
+}
+
+// baseURL returns where the named peer is, if it is listed now.
+func (c *Client) baseURL(name string) (string, bool) {
+	if name == c.self {
+		return "", false
+	}
+	for _, m := range c.dir.Members() {
+		if m.Name == name && m.Left.IsZero() && m.BaseURL != "" {
+			return m.BaseURL, true
+		}
+	}
+	return "", false
 }
 
 // Call makes one authenticated call to the named peer's path (with its
 // query) and decodes the JSON answer into out (which may be nil). body, if
 // not nil, is sent as JSON.
 func (c *Client) Call(ctx context.Context, name, method, path string, body, out any) error {
-	base, ok := c.peers[name]
+	base, ok := c.baseURL(name)
 	if !ok {
 		return fmt.Errorf("no replica named %s", name)
 	}

@@ -30,7 +30,7 @@ func TestCallCarriesTheTokenAndReturnsPlainErrors(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 
-	c := NewClient("app1", map[string]string{"app2": peer.URL, "app3": dead.URL}, "secret", time.Second)
+	c := NewClient("app1", Static{"app2": peer.URL, "app3": dead.URL}, "secret", time.Second)
 	if got := c.Names(); len(got) != 3 || got[0] != "app1" || got[2] != "app3" {
 		t.Errorf("Names() = %v, want app1, app2, app3", got)
 	}
@@ -51,7 +51,7 @@ func TestCallCarriesTheTokenAndReturnsPlainErrors(t *testing.T) {
 	if err := c.Call(context.Background(), "app9", "GET", "/internal/do", nil, nil); err == nil {
 		t.Error("a call to an unknown replica succeeded")
 	}
-	wrong := NewClient("app1", map[string]string{"app2": peer.URL}, "guess", time.Second)
+	wrong := NewClient("app1", Static{"app2": peer.URL}, "guess", time.Second)
 	if err := wrong.Call(context.Background(), "app2", "GET", "/internal/do", nil, nil); err == nil {
 		t.Error("a call with the wrong password's token succeeded")
 	}

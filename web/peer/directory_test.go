@@ -1,0 +1,165 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// fakeDNS answers like Docker's embedded DNS: hosts lists the addresses of
+// the service, ptr the container name of each address.
+type fakeDNS struct {
+	hosts []string
+	ptr   map[string]string
+}
+
+func (f *fakeDNS) LookupHost(_ context.Context, host string) ([]string, error) {
+	if len(f.hosts) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return f.hosts, nil
+}
+
+func (f *fakeDNS) LookupAddr(_ context.Context, addr string) ([]string, error) {
+	if n, ok := f.ptr[addr]; ok {
+		return []string{n}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: addr, IsNotFound: true}
+}
+
+// TestDNSFollowsScaling: the replicas are named from the reverse lookup;
+// the ones of the first look have no Joined time, a later one has; one
+// that leaves is kept with Left set, then forgotten; one that comes back
+// has joined again.
+func TestDNSFollowsScaling(t *testing.T) {
+	f := &fakeDNS{
+		hosts: []string{"10.0.0.2", "10.0.0.3"},
+		ptr: map[string]string{
+			"10.0.0.2": "sessiondemo-app-1.sessiondemo_default.",
+			"10.0.0.3": "sessiondemo-app-2.sessiondemo_default.",
+			"10.0.0.4": "sessiondemo-app-3.sessiondemo_default.",
+		},
+	}
+	d, err := NewDNS("app:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Resolver = f
+	refresh := func() []Member {
+		t.Helper()
+		if err := d.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return d.Members()
+	}
+	ms := refresh()
+	if len(ms) != 2 || ms[0].Name != "app-1" || ms[1].Name != "app-2" || ms[1].BaseURL != "http://10.0.0.3:8080" || !ms[0].Joined.IsZero() {
+		t.Fatalf("first look = %+v, want app-1 and app-2 at their addresses, not marked joined", ms)
+	}
+
+	f.hosts = []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}
+	ms = refresh()
+	if len(ms) != 3 || !ms[2].Joined.IsZero() {
+		t.Fatalf("a replica found while the stack starts = %+v, want it not marked joined", ms)
+	}
+	f.hosts = []string{"10.0.0.2", "10.0.0.3"}
+	refresh()
+	d.Remember = 0
+	refresh() // app-3 forgotten
+	d.Remember = time.Minute
+	d.firstLook = d.firstLook.Add(-settle - time.Second) // the stack has settled
+	f.hosts = []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}
+	ms = refresh()
+	if len(ms) != 3 || ms[2].Name != "app-3" || ms[2].Joined.IsZero() || !ms[0].Joined.IsZero() {
+		t.Fatalf("after scale-out = %+v, want app-3 marked joined", ms)
+	}
+
+	f.hosts = []string{"10.0.0.2", "10.0.0.4"}
+	ms = refresh()
+	if len(ms) != 3 || ms[1].Name != "app-2" || ms[1].Left.IsZero() || !ms[2].Left.IsZero() {
+		t.Fatalf("after app-2 left = %+v, want it kept with Left set", ms)
+	}
+	c := NewClient("app-1", d, "pw", 0)
+	if got := c.Names(); len(got) != 2 || got[1] != "app-3" || c.Has("app-2") || !c.Has("app-3") {
+		t.Errorf("client: names %v, has app-2 %v; want app-1, app-3 and no app-2", got, c.Has("app-2"))
+	}
+
+	d.Remember = 0
+	f.hosts = []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}
+	ms = refresh()
+	if len(ms) != 3 || ms[1].Name != "app-2" || !ms[1].Left.IsZero() || ms[1].Joined.IsZero() {
+		t.Fatalf("after app-2 came back = %+v, want it listed again, marked joined", ms)
+	}
+	f.hosts = nil
+	refresh()
+	if ms = refresh(); len(ms) != 0 {
+		t.Errorf("with no replica running and nothing remembered = %+v, want none", ms)
+	}
+}
+
+// TestNameFromDNS: compose and Swarm container names give service-number,
+// whatever the project; anything else its first label, made safe.
+func TestNameFromDNS(t *testing.T) {
+	for ptr, want := range map[string]string{
+		"sessiondemo-app-2.sessiondemo_default.":                           "app-2",
+		"sessiondemo-e2e-0a1b2c3d-app-12.sessiondemo-e2e-0a1b2c3d_default": "app-12",
+		"demo_app.3.k3xq0vu8ptw1.demo_default.":                            "app-3",
+		"sessiondemo-lb-1.sessiondemo_default.":                            "sessiondemo-lb-1",
+		"Web_Server.local.":                                                "web_server",
+		"a-very-long-container-name-that-goes-on-and-on.net.":              "ntainer-name-that-goes-on-and-on",
+		"...": "replica",
+	} {
+		if got := NameFromDNS(ptr, "app"); got != want {
+			t.Errorf("NameFromDNS(%q) = %q, want %q", ptr, got, want)
+		}
+	}
+}
+
+// TestQueryPTRAsksTheServer: the reverse lookup goes to the DNS server
+// (not /etc/hosts, where Docker names a container's own address with its
+// ID) and returns the PTR names; a name error is a not-found DNSError.
+func TestQueryPTRAsksTheServer(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var q dnsmessage.Message
+			if q.Unpack(buf[:n]) != nil || len(q.Questions) != 1 {
+				continue
+			}
+			a := dnsmessage.Message{Header: dnsmessage.Header{ID: q.ID, Response: true}, Questions: q.Questions}
+			if q.Questions[0].Name.String() == "5.0.18.172.in-addr.arpa." && q.Questions[0].Type == dnsmessage.TypePTR {
+				a.Answers = []dnsmessage.Resource{{
+					Header: dnsmessage.ResourceHeader{Name: q.Questions[0].Name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET, TTL: 600},
+					Body:   &dnsmessage.PTRResource{PTR: dnsmessage.MustNewName("sessiondemo-app-2.sessiondemo_default.")},
+				}}
+			} else {
+				a.RCode = dnsmessage.RCodeNameError
+			}
+			out, _ := a.Pack()
+			pc.WriteTo(out, from)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	names, err := queryPTR(ctx, pc.LocalAddr().String(), "172.18.0.5")
+	if err != nil || len(names) != 1 || NameFromDNS(names[0], "app") != "app-2" {
+		t.Errorf("PTR of 172.18.0.5 = %v, %v; want sessiondemo-app-2..., which names app-2", names, err)
+	}
+	var dnsErr *net.DNSError
+	if _, err := queryPTR(ctx, pc.LocalAddr().String(), "172.18.0.9"); !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+		t.Errorf("PTR of an unknown address: %v, want a not-found DNSError", err)
+	}
+}
