@@ -1,5 +1,7 @@
 package templates
 
+import "strconv"
+
 // AdminModel is the view model of the admin page (GET /admin).
 type AdminModel struct {
 	Page Page
@@ -15,6 +17,8 @@ type AdminModel struct {
 	Load LoadChart
 	// Sessions shows the caller's session as each store holds it.
 	Sessions []StoreView
+	// Scale says how to change the number of replicas.
+	Scale Scale
 	// Modes and Affinities are the simulator's choices.
 	Modes, Affinities []string
 }
@@ -25,15 +29,31 @@ type Topology struct {
 	ServedBy string
 	// LoadBalancers are lb and lb2, in order.
 	LoadBalancers []Node
-	// Replicas are app1..app3, in order.
+	// Replicas are every replica the directory lists or lately listed,
+	// sorted by name (app-1, app-2, ...).
 	Replicas []Node
 	// Redis is the Redis server.
 	Redis Node
 }
 
+// Scale is what the page says about scaling: the replicas now, and the
+// command that changes their number.
+type Scale struct {
+	// Replicas is how many replicas are listed now.
+	Replicas int
+	// Service is the compose service of the replicas, "app".
+	Service string
+}
+
+// Command is the compose command that scales the replicas to n while they
+// serve: --no-recreate leaves the running ones alone.
+func (s Scale) Command(n int) string {
+	return "docker compose up -d --no-recreate --scale " + s.Service + "=" + strconv.Itoa(n) + " " + s.Service
+}
+
 // Node is one box of the topology.
 type Node struct {
-	// Name is the service name, e.g. "app2".
+	// Name is the service or replica name, e.g. "lb2" or "app-2".
 	Name string
 	// State is "up", "down" or "not answering".
 	State string
@@ -43,6 +63,8 @@ type Node struct {
 	Sessions int
 	// HungFor is how many more seconds a replica hangs.
 	HungFor int
+	// Change is "joined" or "left" for a replica that did lately.
+	Change string
 }
 
 // LoadChart is a stacked bar per replica: its requests of the last
@@ -72,6 +94,8 @@ type LoadBar struct {
 	Total int
 	// Down marks a replica that did not answer.
 	Down bool
+	// Left marks a replica that is no longer in the service.
+	Left bool
 }
 
 // StoreView is the caller's session in one store.

@@ -6,6 +6,7 @@
   "use strict";
 
   var rows = document.getElementById("log-rows");
+  var view = document.getElementById("topology-view");
   var svg = document.getElementById("topology");
   var dots = document.getElementById("dots");
   var live = document.querySelector("[data-testid=live-state]");
@@ -37,17 +38,30 @@
     return "status-2xx";
   }
 
+  // replicaClass is templates/layout.templ's rule: the colour comes from the
+  // number the name ends with (app-1 is replica-c0), else from its letters.
+  function replicaClass(name) {
+    if (!name) return "replica-unknown";
+    var m = /(\d{1,6})$/.exec(name), n = 0;
+    if (m) {
+      n = Number(m[1]) - 1;
+    } else {
+      for (var i = 0; i < name.length; i++) n += name.charCodeAt(i);
+    }
+    return "replica-c" + (((n % 8) + 8) % 8);
+  }
+
   function addRow(e) {
     var empty = rows.querySelector(".log-empty");
     if (empty) empty.remove();
     var tr = document.createElement("tr");
-    tr.className = "replica-" + e.replica;
+    tr.className = replicaClass(e.replica);
     tr.dataset.testid = "log-row";
     tr.dataset.requestId = e.request_id;
     tr.dataset.replica = e.replica;
     tr.appendChild(text("td", timeOf(e.time), "mono"));
     var rep = text("td", "");
-    rep.appendChild(text("span", e.replica, "chip replica-" + e.replica));
+    rep.appendChild(text("span", e.replica, "chip " + replicaClass(e.replica)));
     tr.appendChild(rep);
     tr.appendChild(text("td", e.lb || "–"));
     tr.appendChild(text("td", e.mode + (e.mode === "sticky" ? " · " + e.affinity : "")));
@@ -91,7 +105,7 @@
     if (stops.some(function (p) { return !p; })) return;
     var c = document.createElementNS(svgNS, "circle");
     c.setAttribute("r", "7");
-    c.setAttribute("class", "dot replica-" + e.replica + (e.status >= 500 ? " dot-error" : ""));
+    c.setAttribute("class", "dot " + replicaClass(e.replica) + (e.status >= 500 ? " dot-error" : ""));
     c.setAttribute("cx", stops[0][0]);
     c.setAttribute("cy", stops[0][1]);
     dots.appendChild(c);
@@ -113,12 +127,50 @@
     el.classList.remove("state-up", "state-down", "state-hung");
     el.classList.add(state === "up" ? "state-up" : state === "not answering" ? "state-hung" : "state-down");
     var s = el.querySelector(".node-state, [data-role=state]");
-    if (s) s.textContent = (el.classList.contains("node-lb") ? "nginx · " : "") + state;
+    if (s) {
+      s.textContent = (el.classList.contains("node-lb") ? "nginx · " : "") + state +
+        (el.classList.contains("node-replica") && el.dataset.change ? " · " + el.dataset.change : "");
+    }
     var title = el.querySelector("title");
     if (title) title.textContent = el.dataset.node + ": " + state + (detail ? " (" + detail + ")" : "");
   }
 
+  // membership is the replicas a status lists, with their join/leave marks;
+  // drawn is the same for the picture on the page.
+  function membership(st) {
+    return (st.replicas || []).map(function (r) { return r.name + ":" + (r.change || ""); }).join(",");
+  }
+  function drawn() {
+    return Array.prototype.map.call(svg.querySelectorAll(".node-replica"), function (g) {
+      return g.dataset.node + ":" + (g.dataset.change || "");
+    }).join(",");
+  }
+
+  // redraw fetches the picture and the cards again when replicas joined or
+  // left (scaling, a rolling deploy), then applies the status to them.
+  var redrawing = false;
+  function redraw(st) {
+    if (redrawing) return;
+    redrawing = true;
+    fetch("/admin/topology", { headers: { Accept: "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        view.innerHTML = html;
+        svg = document.getElementById("topology");
+        dots = document.getElementById("dots");
+        paint(st);
+      })
+      .catch(function () {})
+      .then(function () { redrawing = false; });
+  }
+
   function applyStatus(st) {
+    if (view && membership(st) !== drawn()) redraw(st);
+    paint(st);
+  }
+
+  function paint(st) {
     (st.replicas || []).forEach(function (r) {
       setState(svg.querySelector('[data-node="' + r.name + '"]'), r.state, r.detail);
       var card = document.querySelector('.node-card[data-node="' + r.name + '"]');

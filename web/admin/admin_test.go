@@ -344,3 +344,63 @@ func TestWithoutAPasswordNoReplicaTakesControls(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // a crash would come 100 ms after its answer
 }
+
+// changingDirectory is a peer.Directory a test rewrites.
+type changingDirectory struct{ members []peer.Member }
+
+func (d *changingDirectory) Members() []peer.Member { return d.members }
+
+// TestStatusMarksReplicasThatJoinedOrLeft: the status lists every replica
+// the directory lists, however many; one that joined lately is marked
+// joined (and up), one that left is marked left and drawn down without
+// being called, and the page's topology fragment draws them all.
+func TestStatusMarksReplicasThatJoinedOrLeft(t *testing.T) {
+	peerSrv := httptest.NewServer(nil)
+	defer peerSrv.Close()
+	dir := &changingDirectory{}
+	h := webtest.Replica(t, "app-1", admin.Options{User: "admin", Password: testAdminPassword, Peers: dir})
+	peerSrv.Config.Handler = webtest.Replica(t, "app-4", admin.Options{User: "admin", Password: testAdminPassword, Peers: dir})
+	self := httptest.NewServer(h)
+	defer self.Close()
+	now := time.Now()
+	dir.members = []peer.Member{
+		{Name: "app-1", BaseURL: self.URL},
+		{Name: "app-2", BaseURL: "http://127.0.0.1:1", Left: now.Add(-10 * time.Second)},
+		{Name: "app-3", BaseURL: "http://127.0.0.1:1"},
+		{Name: "app-4", BaseURL: peerSrv.URL, Joined: now.Add(-5 * time.Second)},
+		{Name: "app-5", BaseURL: peerSrv.URL, Joined: now.Add(-5 * time.Minute)},
+	}
+	resp, body := do(t, "GET", self.URL+"/api/admin/status", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status: %d %s", resp.StatusCode, body)
+	}
+	var st admin.Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]admin.ReplicaStatus{}
+	for _, r := range st.Replicas {
+		got[r.Name] = r
+	}
+	for name, want := range map[string]struct{ state, change string }{
+		"app-1": {admin.StateUp, ""},
+		"app-2": {admin.StateDown, admin.ChangeLeft},
+		"app-3": {admin.StateDown, ""},
+		"app-4": {admin.StateUp, admin.ChangeJoined},
+		"app-5": {admin.StateUp, ""}, // joined too long ago to be marked
+	} {
+		r := got[name]
+		if r.State != want.state || r.Change != want.change {
+			t.Errorf("%s: state %q change %q, want %q %q (%+v)", name, r.State, r.Change, want.state, want.change, r)
+		}
+	}
+	if len(st.Replicas) != 5 {
+		t.Errorf("%d replicas in the status, want 5", len(st.Replicas))
+	}
+	_, frag := do(t, "GET", self.URL+"/admin/topology", "", nil)
+	for _, want := range []string{`data-testid="node-app-5"`, `data-change="joined"`, `data-change="left"`, `aria-label="Browsers, 0 load balancers, 5 replicas and Redis"`} {
+		if !strings.Contains(frag, want) {
+			t.Errorf("the topology fragment lacks %s", want)
+		}
+	}
+}

@@ -25,6 +25,21 @@ const (
 	StateNotAnswered = "not answering"
 )
 
+// The changes of membership the admin page marks, for recentChange after
+// the directory saw them.
+const (
+	// ChangeJoined: the replica was not there before (scale-out, a
+	// rolling deploy's new replica, or one started again).
+	ChangeJoined = "joined"
+	// ChangeLeft: the replica is no longer in DNS (scale-in, a stop, or a
+	// container being restarted).
+	ChangeLeft = "left"
+)
+
+// recentChange is how long a joined replica is marked as such; a replica
+// that left is listed as long as the directory remembers it.
+const recentChange = time.Minute
+
 // ReplicaStatus is what the admin page knows about one replica.
 type ReplicaStatus struct {
 	// Name is the replica's name.
@@ -44,6 +59,11 @@ type ReplicaStatus struct {
 	Sessions int `json:"sessions"`
 	// Self is true for the replica that answered the admin page.
 	Self bool `json:"self,omitempty"`
+	// Change is ChangeJoined or ChangeLeft when the replica joined or left
+	// lately, "" otherwise.
+	Change string `json:"change,omitempty"`
+	// ChangedAt is when it joined or left.
+	ChangedAt *time.Time `json:"changed_at,omitempty"`
 }
 
 // ComponentStatus is a load balancer's or Redis's state.
@@ -135,14 +155,17 @@ func describeFailure(err error) (state, detail string) {
 // may be nil for a one-off read) and the state of the topology, all in
 // parallel, within the peers' call timeout.
 func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit int) ([]reqlog.Entry, Status) {
-	names := c.peers.Names()
-	logs := make([]peerLog, len(names))
-	errs := make([]error, len(names))
+	members := c.peers.Members()
+	logs := make([]peerLog, len(members))
+	errs := make([]error, len(members))
 	st := Status{Time: time.Now().UTC(), Served: c.peers.Self()}
 	var wg sync.WaitGroup
-	for i, name := range names {
+	for i, m := range members {
+		if !m.Left.IsZero() {
+			continue
+		}
 		wg.Go(func() {
-			logs[i], errs[i] = c.fetchLog(ctx, name, cursors[name], limit)
+			logs[i], errs[i] = c.fetchLog(ctx, m.Name, cursors[m.Name], limit)
 		})
 	}
 	wg.Go(func() {
@@ -173,11 +196,21 @@ func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit 
 	}
 	wg.Wait()
 	var all []reqlog.Entry
-	for i, name := range names {
+	for i, m := range members {
+		name := m.Name
 		rs := ReplicaStatus{Name: name, State: StateUp, Self: name == c.peers.Self(), Load: make([]int, len(session.Modes))}
-		if errs[i] != nil {
+		switch {
+		case !m.Left.IsZero():
+			rs.Change, rs.ChangedAt = ChangeLeft, &m.Left
+		case !m.Joined.IsZero() && st.Time.Sub(m.Joined) < recentChange:
+			rs.Change, rs.ChangedAt = ChangeJoined, &m.Joined
+		}
+		switch {
+		case !m.Left.IsZero():
+			rs.State, rs.Detail = StateDown, "left: no longer in DNS (scaled in, stopped, or being restarted)"
+		case errs[i] != nil:
 			rs.State, rs.Detail = describeFailure(errs[i])
-		} else {
+		default:
 			pl := logs[i]
 			rs.Boot, rs.HungFor, rs.Sessions = pl.Boot, pl.HungFor, pl.Sessions
 			copy(rs.Load, pl.Load)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sessiondemo/shop/templates"
 	"github.com/sessiondemo/shop/web/internal/httpx"
+	"github.com/sessiondemo/shop/web/peer"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/simulator"
 )
@@ -24,6 +25,7 @@ func (a *App) renderPage(w http.ResponseWriter, r *http.Request, status int, log
 		LoginError:  loginError,
 		Topology:    topologyModel(st),
 		Load:        loadChartModel(st),
+		Scale:       a.scaleModel(st),
 	}
 	for _, mode := range session.Modes {
 		m.Modes = append(m.Modes, string(mode))
@@ -47,7 +49,7 @@ func topologyModel(st Status) templates.Topology {
 		t.LoadBalancers = append(t.LoadBalancers, templates.Node{Name: lb.Name, State: lb.State, Detail: lb.Detail})
 	}
 	for _, rs := range st.Replicas {
-		t.Replicas = append(t.Replicas, templates.Node{Name: rs.Name, State: rs.State, Detail: rs.Detail, Sessions: rs.Sessions, HungFor: rs.HungFor})
+		t.Replicas = append(t.Replicas, templates.Node{Name: rs.Name, State: rs.State, Detail: rs.Detail, Sessions: rs.Sessions, HungFor: rs.HungFor, Change: rs.Change})
 	}
 	return t
 }
@@ -60,7 +62,7 @@ func loadChartModel(st Status) templates.LoadChart {
 	}
 	var totals []int
 	for _, rs := range st.Replicas {
-		b := templates.LoadBar{Name: rs.Name, Down: rs.State != StateUp}
+		b := templates.LoadBar{Name: rs.Name, Down: rs.State != StateUp, Left: rs.Change == ChangeLeft}
 		for _, v := range rs.Load {
 			b.Values = append(b.Values, v)
 			b.Total += v
@@ -78,6 +80,29 @@ func loadChartModel(st Status) templates.LoadChart {
 		c.Note = "No requests in the last minute."
 	}
 	return c
+}
+
+// scaleModel is what the page says about scaling: the replicas listed now
+// and their compose service (the DNS name the directory resolves).
+func (a *App) scaleModel(st Status) templates.Scale {
+	sc := templates.Scale{Service: "app"}
+	if d, ok := a.o.Peers.(*peer.DNS); ok {
+		sc.Service = d.Service()
+	}
+	for _, rs := range st.Replicas {
+		if rs.Change != ChangeLeft {
+			sc.Replicas++
+		}
+	}
+	return sc
+}
+
+// handleTopologyFragment serves GET /admin/topology, the picture and the
+// replica cards alone, which the page fetches again when replicas join or
+// leave.
+func (a *App) handleTopologyFragment(w http.ResponseWriter, r *http.Request) {
+	_, st := a.cluster.collect(r.Context(), nil, 0)
+	httpx.Render(w, r, a.logger, http.StatusOK, templates.TopologyView(topologyModel(st), a.signedIn(r)))
 }
 
 // handleLoadFragment serves GET /admin/load, the load chart alone, which

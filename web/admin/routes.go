@@ -23,6 +23,7 @@ func (a *App) Routes() []httpx.Route {
 		own.Route("POST /admin/login", h(a.handleLogin)),
 		own.Route("POST /admin/logout", h(a.handleLogout)),
 		own.Route("GET /admin/load", h(a.handleLoadFragment)),
+		own.Route("GET /admin/topology", h(a.handleTopologyFragment)),
 		own.Route("GET /admin/simulations/{id}", h(a.handleSimulationFragment)),
 		own.Route("/admin/", httpx.NotFound(a.logger)),
 
