@@ -247,7 +247,7 @@ func (vc *virtualClient) do(ctx context.Context, s *shopSession, method, path st
 	}
 	req, err := http.NewRequestWithContext(ctx, method, vc.cfg.Target+path+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
-		vc.st.answered("", fmt.Sprintf("%s %s: %v", method, path, err))
+		vc.st.answered("", 0, fmt.Sprintf("%s %s: %v", method, path, err))
 		return false, answer
 	}
 	if body != nil {
@@ -260,16 +260,18 @@ func (vc *virtualClient) do(ctx context.Context, s *shopSession, method, path st
 	if vc.cfg.Naive {
 		req.Header.Set("X-Write-Strategy", "naive")
 	}
+	began := time.Now()
 	resp, err := s.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, answer // the run ended, not the server
 		}
-		vc.st.answered("", fmt.Sprintf("%s %s: %v", method, path, err))
+		vc.st.answered("", time.Since(began), fmt.Sprintf("%s %s: %v", method, path, err))
 		return false, answer
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	resp.Body.Close()
+	took := time.Since(began)
 	replica := resp.Header.Get("X-Replica")
 	if replica != "" {
 		s.last = replica
@@ -278,17 +280,17 @@ func (vc *virtualClient) do(ctx context.Context, s *shopSession, method, path st
 	case err != nil && ctx.Err() != nil:
 		return false, answer
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		vc.st.answered(replica, fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, snippet(raw)))
+		vc.st.answered(replica, took, fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, snippet(raw)))
 		return false, answer
 	case err != nil:
-		vc.st.answered(replica, fmt.Sprintf("%s %s: reading the answer: %v", method, path, err))
+		vc.st.answered(replica, took, fmt.Sprintf("%s %s: reading the answer: %v", method, path, err))
 		return false, answer
 	}
 	if err := json.Unmarshal(raw, &answer); err != nil {
-		vc.st.answered(replica, fmt.Sprintf("%s %s: %d, but the answer is not a cart: %s", method, path, resp.StatusCode, snippet(raw)))
+		vc.st.answered(replica, took, fmt.Sprintf("%s %s: %d, but the answer is not a cart: %s", method, path, resp.StatusCode, snippet(raw)))
 		return false, answer
 	}
-	vc.st.answered(replica, "")
+	vc.st.answered(replica, took, "")
 	if s.first == "" && replica != "" {
 		s.first = replica
 		vc.st.sessionBegan(replica)

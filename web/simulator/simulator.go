@@ -241,6 +241,9 @@ type Result struct {
 	Carts Carts `json:"carts"`
 	// LostAdds is how many acknowledged adds were missing from the carts.
 	LostAdds int `json:"lost_adds"`
+	// Slowest is the longest a counted request took, from sending it to
+	// reading its answer (retries by the load balancer included).
+	Slowest time.Duration `json:"slowest_ns"`
 }
 
 // MaxMean returns the largest count over the mean of counts (1.0 is even,
@@ -275,6 +278,7 @@ type stats struct {
 	replicas map[string]*ReplicaLoad
 	carts    Carts
 	lostAdds int
+	slowest  time.Duration
 }
 
 func (s *stats) replica(name string) *ReplicaLoad {
@@ -286,12 +290,13 @@ func (s *stats) replica(name string) *ReplicaLoad {
 	return rl
 }
 
-// answered counts one completed request; replica is "" when the answer
-// named none, problem "" when it succeeded.
-func (s *stats) answered(replica, problem string) {
+// answered counts one completed request that took took; replica is ""
+// when the answer named none, problem "" when it succeeded.
+func (s *stats) answered(replica string, took time.Duration, problem string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
+	s.slowest = max(s.slowest, took)
 	if replica != "" {
 		s.replica(replica).Requests++
 	}
@@ -455,6 +460,7 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (Result, erro
 		PerReplica:   st.perReplicaLocked(cfg.Replicas),
 		Carts:        st.carts,
 		LostAdds:     st.lostAdds,
+		Slowest:      st.slowest,
 	}
 	var reqs, sess []int
 	for _, rl := range res.PerReplica {

@@ -407,6 +407,27 @@ func TestErrorsAreCountedNotFatal(t *testing.T) {
 	}
 }
 
+// TestSlowestRequest: the result names the longest a request took; here
+// one answer in twenty takes 150 ms and the others none.
+func TestSlowestRequest(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Replica", "app1")
+		if n.Add(1)%20 == 0 {
+			time.Sleep(150 * time.Millisecond)
+		}
+		io.WriteString(w, `{"items":[]}`)
+	}))
+	defer srv.Close()
+	res, err := simulator.Run(context.Background(), simulator.Config{Target: srv.URL, Clients: 2, Mode: "redis", MaxRequests: 60, Duration: 10 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Slowest < 150*time.Millisecond || res.Slowest > 2*time.Second {
+		t.Errorf("slowest request %s over %d requests, want the 150 ms one", res.Slowest, res.Requests)
+	}
+}
+
 func TestConcurrentAdds(t *testing.T) {
 	_, srv := newFakeLB(t, true)
 	for _, mode := range []session.Mode{session.Sticky, session.JWT} {
