@@ -239,9 +239,10 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 
 	// Crash a replica other than the one streaming to this page.
-	victim := "app1"
+	names := replicas(t)
+	victim := names[0]
 	if servedBy == victim {
-		victim = "app2"
+		victim = names[1]
 	}
 	crashed := time.Now()
 	err = chromedp.Do(step,

@@ -164,15 +164,15 @@ func TestURLAffinityWithoutCookies(t *testing.T) {
 
 // ipHashIndex is nginx's ip_hash for an IPv4 address (ngx_http_upstream_ip_hash_module.c):
 // the first three octets folded into 89 by hash = (hash*113 + octet) % 6271,
-// then hash modulo the total weight picks a server. With three servers of
+// then hash modulo the total weight picks a server. With n servers of
 // weight 1 and none down, the result is the server's index.
-func ipHashIndex(a netip.Addr) int {
+func ipHashIndex(a netip.Addr, n int) int {
 	b := a.As4()
 	h := 89
 	for _, o := range b[:3] {
 		h = (h*113 + int(o)) % 6271
 	}
-	return h % 3
+	return h % n
 }
 
 // TestIPAffinity: nginx hashes the client address it takes from
@@ -206,7 +206,7 @@ func TestIPAffinity(t *testing.T) {
 	var lines []string
 	for _, s := range addrs {
 		a := netip.MustParseAddr(s)
-		bucket := ipHashIndex(a)
+		bucket := ipHashIndex(a, 3)
 		seen := map[string]int{}
 		for i := 0; i < rounds; i++ {
 			r := call(t, "GET", "/api/cart?mode=sticky&affinity=ip", "", map[string]string{"X-Forwarded-For": s})

@@ -127,26 +127,27 @@ func TestBrowserStickyCrash(t *testing.T) {
 func TestAdminShowsACrashedReplica(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
-	if status := adminDo(t, "POST", "/api/admin/replicas/app3/crash", "", false, nil); status != 401 {
+	victim := replicas(t)[2]
+	if status := adminDo(t, "POST", "/api/admin/replicas/"+victim+"/crash", "", false, nil); status != 401 {
 		t.Fatalf("crash without credentials = %d, want 401", status)
 	}
-	if status := adminDo(t, "POST", "/api/admin/replicas/app3/crash", "", true, nil); status != 202 {
-		t.Fatalf("crash app3 = %d, want 202", status)
+	if status := adminDo(t, "POST", "/api/admin/replicas/"+victim+"/crash", "", true, nil); status != 202 {
+		t.Fatalf("crash %s = %d, want 202", victim, status)
 	}
-	down := waitFor(t, 10*time.Second, "the admin status to show app3 down", func() bool {
-		s := replicaState(t, "app3")
+	down := waitFor(t, 10*time.Second, "the admin status to show "+victim+" down", func() bool {
+		s := replicaState(t, victim)
 		return s == "down"
 	})
-	up := waitFor(t, 60*time.Second, "the admin status to show app3 up again", func() bool {
-		return replicaState(t, "app3") == "up"
+	up := waitFor(t, 60*time.Second, "the admin status to show "+victim+" up again", func() bool {
+		return replicaState(t, victim) == "up"
 	})
-	t.Logf("app3 shown down %.1fs after the crash, up again %.1fs after that", down.Seconds(), up.Seconds())
-	ins, err := service(t, "app3").Inspect(t.Context())
+	t.Logf("%s shown down %.1fs after the crash, up again %.1fs after that", victim, down.Seconds(), up.Seconds())
+	ins, err := service(t, victim).Inspect(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ins.RestartCount < 1 {
-		t.Errorf("app3 restart count %d: the crash should have been a process exit that Docker restarted", ins.RestartCount)
+		t.Errorf("%s restart count %d: the crash should have been a process exit that Docker restarted", victim, ins.RestartCount)
 	}
 }
 
@@ -158,10 +159,10 @@ type killTally struct {
 }
 
 // TestReplicaCrashUnderLoad: 8 clients x 25 adds in each mode, each add
-// retried with the same Idempotency-Key until it is answered, while app2
+// retried with the same Idempotency-Key until it is answered, while a replica
 // crashes (its process SIGKILLed) and comes back by itself. redis and jwt:
 // nothing lost, nothing applied twice, nothing unanswered. sticky: the
-// carts that lived on app2 are lost, by design; the numbers are reported.
+// carts that lived on it are lost, by design; the numbers are reported.
 func TestReplicaCrashUnderLoad(t *testing.T) {
 	needStack(t)
 	const clients, adds = 8, 25
@@ -226,12 +227,14 @@ func TestReplicaCrashUnderLoad(t *testing.T) {
 					out <- o
 				})
 			}
-			// Crash app2 a third of the way in; it restarts by itself.
+			// Crash the second replica a third of the way in; it restarts
+			// by itself.
 			for i := 0; i < clients*adds/3; i++ {
 				<-progress
 			}
-			crashedAt := crashReplica(t, "app2")
-			waitServing(t, "app2", 60*time.Second)
+			victim := replicas(t)[1]
+			crashedAt := crashReplica(t, victim)
+			waitServing(t, victim, 60*time.Second)
 			back := time.Since(crashedAt)
 
 			var total killTally
@@ -259,14 +262,14 @@ func TestReplicaCrashUnderLoad(t *testing.T) {
 				total.seen5xx += o.tally.seen5xx
 				total.transport += o.tally.transport
 			}
-			t.Logf("%s: %d clients x %d adds with app2 SIGKILLed (back serving after %.1fs): %d acknowledged, %d lost, %d applied twice, %d never answered; clients saw %d 5xx and %d transport errors (each retried)",
-				mode, clients, adds, back.Seconds(), total.acked, total.lost, total.duplicated, total.unanswered, total.seen5xx, total.transport)
+			t.Logf("%s: %d clients x %d adds with %s SIGKILLed (back serving after %.1fs): %d acknowledged, %d lost, %d applied twice, %d never answered; clients saw %d 5xx and %d transport errors (each retried)",
+				mode, clients, adds, victim, back.Seconds(), total.acked, total.lost, total.duplicated, total.unanswered, total.seen5xx, total.transport)
 			if mode != "sticky" {
 				if total.lost != 0 || total.duplicated != 0 || total.unanswered != 0 {
 					t.Errorf("%s: %d lost, %d duplicated, %d unanswered; want 0, 0, 0", mode, total.lost, total.duplicated, total.unanswered)
 				}
 			} else if total.duplicated != 0 || total.unanswered != 0 {
-				t.Errorf("sticky: %d duplicated, %d unanswered; want 0 (only carts on app2 may be lost)", total.duplicated, total.unanswered)
+				t.Errorf("sticky: %d duplicated, %d unanswered; want 0 (only carts on %s may be lost)", total.duplicated, total.unanswered, victim)
 			}
 		})
 	}

@@ -14,31 +14,32 @@ import (
 func TestReplicaHang(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
-	if status := adminDo(t, "POST", "/api/admin/replicas/app2/hang", `{"seconds":8}`, true, nil); status != 202 {
-		t.Fatalf("hang app2 = %d, want 202", status)
+	hung := replicas(t)[1]
+	if status := adminDo(t, "POST", "/api/admin/replicas/"+hung+"/hang", `{"seconds":8}`, true, nil); status != 202 {
+		t.Fatalf("hang %s = %d, want 202", hung, status)
 	}
 	hungAt := time.Now()
-	// Round robin sends one in three of these to app2 first.
+	// Round robin sends one in three of these to the hung replica first.
 	ids := map[string]string{}
 	for range 6 {
 		req, _ := http.NewRequest("GET", stack.lbURL+"/api/products?mode=redis", nil)
 		start := time.Now()
 		resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 		if err != nil {
-			t.Fatalf("GET while app2 hangs: %v", err)
+			t.Fatalf("GET while %s hangs: %v", hung, err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			t.Errorf("GET while app2 hangs = %d, want 200 from another replica", resp.StatusCode)
+			t.Errorf("GET while %s hangs = %d, want 200 from another replica", hung, resp.StatusCode)
 		}
 		ids[resp.Header.Get("X-Request-Id")] = fmt.Sprintf("%s in %.1fs", resp.Header.Get("X-Replica"), time.Since(start).Seconds())
 		if time.Since(hungAt) > 7*time.Second {
 			break
 		}
 	}
-	t.Logf("requests while app2 hung: %v", ids)
+	t.Logf("requests while %s hung: %v", hung, ids)
 	var retried []string
-	waitFor(t, 15*time.Second, "a request logged on app2 (499) and on another replica (200)", func() bool {
+	waitFor(t, 15*time.Second, "a request logged on "+hung+" (499) and on another replica (200)", func() bool {
 		byID := map[string][]logEntry{}
 		for _, e := range requestLog(t, 300) {
 			if _, ok := ids[e.RequestID]; ok {
@@ -47,9 +48,9 @@ func TestReplicaHang(t *testing.T) {
 		}
 		retried = nil
 		for id, es := range byID {
-			if len(es) == 2 && (es[0].Replica == "app2") != (es[1].Replica == "app2") {
+			if len(es) == 2 && (es[0].Replica == hung) != (es[1].Replica == hung) {
 				for _, e := range es {
-					if e.Replica == "app2" && e.Status == 499 {
+					if e.Replica == hung && e.Status == 499 {
 						retried = append(retried, fmt.Sprintf("%s: %s %d after %.0f ms, %s %d after %.0f ms", id[:8], es[0].Replica, es[0].Status, es[0].DurationMS, es[1].Replica, es[1].Status, es[1].DurationMS))
 					}
 				}

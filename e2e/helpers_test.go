@@ -19,7 +19,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,7 +262,7 @@ func waitServing(t *testing.T, replica string, timeout time.Duration) time.Durat
 // Redis answers redis-mode requests, so a test leaves the stack as it found it.
 func waitStackHealthy(t *testing.T) {
 	t.Helper()
-	for _, r := range []string{"app1", "app2", "app3"} {
+	for _, r := range replicas(t) {
 		waitServing(t, r, 60*time.Second)
 	}
 	waitFor(t, 60*time.Second, "Redis to answer", func() bool {
@@ -269,14 +271,134 @@ func waitStackHealthy(t *testing.T) {
 	})
 }
 
-// service returns the container of a compose service.
+// replicaName is a replica's name, app-<its compose container number>.
+var replicaName = regexp.MustCompile(`^app-([0-9]+)$`)
+
+// service returns the container of a compose service (lb, lb2, redis) or
+// of a replica by its name (app-2).
 func service(t *testing.T, name string) *testcontainers.DockerContainer {
 	t.Helper()
-	c, err := stack.compose.ServiceContainer(context.Background(), name)
-	if err != nil {
-		t.Fatalf("service %s: %v", name, err)
+	var cs []*testcontainers.DockerContainer
+	if m := replicaName.FindStringSubmatch(name); m != nil {
+		cs = containers(t, "app", "com.docker.compose.container-number="+m[1])
+	} else {
+		cs = containers(t, name)
 	}
-	return c
+	if len(cs) == 0 {
+		t.Fatalf("no container for %s in %s", name, stack.project)
+	}
+	return cs[0]
+}
+
+// containers lists the containers of a service of the stack (stopped ones
+// too) that carry every label given.
+func containers(t *testing.T, svc string, labels ...string) []*testcontainers.DockerContainer {
+	t.Helper()
+	ctx := context.Background()
+	provider, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer provider.Close()
+	f := make(client.Filters).Add("label", "com.docker.compose.project="+stack.project).Add("label", "com.docker.compose.service="+svc)
+	for _, l := range labels {
+		f = f.Add("label", l)
+	}
+	res, err := provider.Client().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*testcontainers.DockerContainer
+	for _, item := range res.Items {
+		c, err := provider.ContainerFromType(ctx, item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// replicas returns the names of the running replicas (app-1, app-2, ...),
+// in the order of their numbers, from Docker: what compose runs now.
+func replicas(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: make(client.Filters).
+		Add("label", "com.docker.compose.project="+stack.project).Add("label", "com.docker.compose.service=app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var numbers []int
+	for _, c := range res.Items {
+		n, err := strconv.Atoi(c.Labels["com.docker.compose.container-number"])
+		if err != nil {
+			t.Fatalf("container %s has no compose container number", c.ID)
+		}
+		numbers = append(numbers, n)
+	}
+	sort.Ints(numbers)
+	names := make([]string, len(numbers))
+	for i, n := range numbers {
+		names[i] = "app-" + strconv.Itoa(n)
+	}
+	return names
+}
+
+// composeCLI runs `docker compose` on the shared stack, as a person
+// would, and returns its output; a failure fails the test.
+func composeCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rs := runningStack{project: stack.project, env: stack.env}
+	out, err := rs.compose(ctx, args...)
+	if err != nil {
+		t.Fatalf("docker compose %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// stackEnv is the environment that reaches the shared stack with plain
+// `docker compose` commands (and scripts that run them).
+func stackEnv() []string {
+	rs := runningStack{project: stack.project, env: stack.env}
+	return rs.environ()
+}
+
+// scaleTo runs the README's scaling command on the shared stack and waits
+// until exactly n replicas run and nginx sends requests to each of them.
+func scaleTo(t *testing.T, n int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	composeCLI(t, "up", "-d", "--no-recreate", "--no-build", "--scale", "app="+strconv.Itoa(n), "app")
+	names := replicas(t)
+	if len(names) != n {
+		t.Fatalf("after scaling to %d, %d replicas run: %v", n, len(names), names)
+	}
+	for _, r := range names {
+		waitServing(t, r, 60*time.Second)
+	}
+	// nginx re-resolves the replicas every second; until then it may still
+	// try a removed replica's address and wait out its connect timeout.
+	// Settled: a round of round-robin requests all answered at once, by
+	// the replicas that run.
+	waitFor(t, 30*time.Second, "nginx to send nothing to a removed replica", func() bool {
+		for range 3 * n {
+			began := time.Now()
+			status, r, err := probe(stack.lbURL, "GET", "/api/products?mode=redis", nil)
+			if err != nil || status != 200 || !slices.Contains(names, r) || time.Since(began) > 500*time.Millisecond {
+				return false
+			}
+		}
+		return true
+	})
+	return time.Since(start)
 }
 
 // crashReplica SIGKILLs the replica process inside the service's container
@@ -436,10 +558,6 @@ func replicaState(t *testing.T, name string) string {
 	return "missing"
 }
 
-// replicaNames are the replicas of the compose stack, so the simulator's
-// max/mean ratios count one that served nothing.
-var replicaNames = []string{"app1", "app2", "app3"}
-
 // simClient is the HTTP client of the simulator runs here.
 func simClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
 
@@ -506,10 +624,7 @@ func newContainerBrowser(t *testing.T) (context.Context, string) {
 		image = "chromedp/headless-shell:latest"
 	}
 	ctx := context.Background()
-	lb, err := stack.compose.ServiceContainer(ctx, "lb")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lb := service(t, "lb")
 	networks, err := lb.Networks(ctx)
 	if err != nil || len(networks) == 0 {
 		t.Fatalf("stack network: %v", err)

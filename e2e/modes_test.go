@@ -84,7 +84,7 @@ func TestSimulatorSpread(t *testing.T) {
 			defer cancel()
 			cfg := simulator.Config{
 				Target: stack.lbURL, Clients: 30, Mode: tc.mode, Affinity: tc.affinity, Sessions: tc.sessions,
-				MaxRequests: 400, Duration: 20 * time.Second, Replicas: replicaNames, Client: simClient(),
+				MaxRequests: 400, Duration: 20 * time.Second, Replicas: replicas(t), Client: simClient(),
 			}
 			res, err := simulator.Run(ctx, cfg, nil)
 			if err != nil {

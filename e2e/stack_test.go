@@ -1,5 +1,5 @@
 // Package e2e starts the real compose stack (nginx, three replicas, Redis)
-// with testcontainers-go and drives it over HTTP through nginx and through
+// with the README's `docker compose up` and drives it over HTTP through nginx and through
 // a real headless browser, as a person would.
 //
 // The stack is started once for the package. Without Docker the tests skip
@@ -39,6 +39,12 @@
 //     and jwt keep working.
 //   - loadbalancer_test.go: lb killed: lb2 serves every mode, and a sticky
 //     browser keeps its replica.
+//   - scaling_test.go: the stack scaled out 3→6 and in 6→3 under long
+//     sessions in three modes at once (new replicas get only new sessions;
+//     scale-in loses exactly the sticky sessions on the removed replicas),
+//     every technique at 6, 3 and 1 replicas, the admin page following in
+//     a browser, and compose/rolling-deploy under the same load (redis and
+//     jwt fail nothing, sticky loses every session).
 //   - admin_test.go: the admin page and its API: the request log, the
 //     simulator's spread per mode and technique, and the page in a browser
 //     (the live log, crashing a replica from it, the experiment and the
@@ -50,6 +56,8 @@
 //
 // This file is the stack: TestMain starts it once for the package, upStack
 // starts another with other settings, needStack skips a test without it.
+// scaling_test.go scales it out and in and rolls a deploy through it, with
+// the README's commands.
 // helpers_test.go holds what the tests drive it with: the shopper and all
 // its methods, probes and waits, the Docker calls that inject faults, the
 // admin API client and the browser plumbing. The stack's life and the
@@ -64,15 +72,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/testcontainers/testcontainers-go/modules/compose"
 
 	"github.com/sessiondemo/shop/e2e/dockertest"
 )
@@ -83,8 +92,10 @@ var stack struct {
 	lbURL string
 	// lb2URL is the second load balancer's base URL.
 	lb2URL string
-	// compose controls the stack.
-	compose *compose.DockerCompose
+	// project is its compose project name, env the variables its compose
+	// file is read with: composeCLI drives the same stack.
+	project string
+	env     map[string]string
 	// err is why the stack is not running; skip or fail with it.
 	err error
 	// skip is true when Docker itself is missing (and E2E_REQUIRED is not set).
@@ -114,65 +125,94 @@ func startStack() (down func()) {
 		stack.err, stack.skip = err, !dockertest.Required()
 		return func() {}
 	}
-	dc, urls, down, err := upStack(ctx, nil)
+	if out, err := exec.CommandContext(ctx, "docker", "compose", "version").CombinedOutput(); err != nil {
+		stack.err = fmt.Errorf("docker compose (Compose v2) does not run: %v: %s (eval \"$(.ci/setup)\" installs it)", err, bytes.TrimSpace(out))
+		stack.skip = !dockertest.Required()
+		return func() {}
+	}
+	up, down, err := upStack(ctx, nil)
 	if err != nil {
 		stack.err = err
 		return down
 	}
-	stack.lbURL, stack.lb2URL, stack.compose = urls[0], urls[1], dc
+	stack.lbURL, stack.lb2URL, stack.project, stack.env = up.urls[0], up.urls[1], up.project, up.env
 	return down
 }
 
+// runningStack is a compose stack upStack started.
+type runningStack struct {
+	project string
+	// env is what the compose file is read with.
+	env map[string]string
+	// urls are lb's and lb2's base URLs.
+	urls []string
+}
+
+// compose runs `docker compose` on the stack: its project name, the
+// compose file, and its variables on top of this process's environment.
+func (rs *runningStack) compose(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"compose", "-p", rs.project, "-f", "../compose/compose.yaml"}, args...)...)
+	cmd.Env = rs.environ()
+	return cmd.CombinedOutput()
+}
+
+// environ is this process's environment with the stack's compose
+// variables and project name, for commands that drive it.
+func (rs *runningStack) environ() []string {
+	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+rs.project)
+	for k, v := range rs.env {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
 // upStack starts the compose stack under a new project name, with env
-// added to the compose file's variables, and returns it with the URLs of
-// lb and lb2 and the function that takes it down (also after an error).
-func upStack(ctx context.Context, extra map[string]string) (*compose.DockerCompose, []string, func(), error) {
-	down := func() {}
+// added to the compose file's variables, and returns it and the function
+// that takes it down (also after an error). It runs the README's command,
+// `docker compose up`, with the CLI: the scaling tests then scale the same
+// stack with the same CLI. (testcontainers-go's compose module labels the
+// network its own way, and the CLI then recreates the whole stack.)
+func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(), error) {
 	b := make([]byte, 4)
 	rand.Read(b)
-	project := "sessiondemo-e2e-" + hex.EncodeToString(b)
-	dc, err := compose.NewDockerComposeWith(compose.WithStackFiles("../compose/compose.yaml"), compose.StackIdentifier(project))
-	if err != nil {
-		return nil, nil, down, fmt.Errorf("load compose file: %w", err)
-	}
-	env := map[string]string{"LB_PORT": "0", "LB2_PORT": "0"}
+	rs := &runningStack{project: "sessiondemo-e2e-" + hex.EncodeToString(b), env: map[string]string{"LB_PORT": "0", "LB2_PORT": "0"}}
 	for _, name := range imageVars {
 		if v := os.Getenv(name); v != "" {
-			env[name] = v
+			rs.env[name] = v
 		}
 	}
 	for k, v := range extra {
-		env[k] = v
+		rs.env[k] = v
 	}
-	dc.WithEnv(env)
-	down = func() {
+	down := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := dc.Down(ctx, compose.RemoveOrphans(true), compose.RemoveVolumes(true)); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: tearing down %s: %v\n", project, err)
+		if out, err := rs.compose(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "5"); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: tearing down %s: %v\n%s\n", rs.project, err, out)
 		}
 	}
 	start := time.Now()
-	fmt.Fprintf(os.Stderr, "e2e: starting compose project %s (building the app image the first time takes a few minutes)\n", project)
-	// Wait(true) waits for every service's health check: the replicas
-	// answer /healthz and nginx answers through them.
-	if err := dc.Up(ctx, compose.Wait(true)); err != nil {
-		return nil, nil, down, fmt.Errorf("compose up: %w (%s)", err, dockertest.NoRegistryHint)
+	fmt.Fprintf(os.Stderr, "e2e: starting compose project %s (building the app image the first time takes a few minutes)\n", rs.project)
+	// --wait waits for every service's health check: the replicas answer
+	// /healthz and nginx answers through them.
+	if out, err := rs.compose(ctx, "up", "-d", "--wait"); err != nil {
+		return nil, down, fmt.Errorf("docker compose up: %w\n%s\n(%s)", err, lastLines(out, 30), dockertest.NoRegistryHint)
 	}
-	var urls []string
 	for _, name := range []string{"lb", "lb2"} {
-		lb, err := dc.ServiceContainer(ctx, name)
+		out, err := rs.compose(ctx, "port", name, "80")
 		if err != nil {
-			return nil, nil, down, err
+			return nil, down, fmt.Errorf("docker compose port %s 80: %w: %s", name, err, out)
 		}
-		endpoint, err := lb.PortEndpoint(ctx, "80/tcp", "http")
-		if err != nil {
-			return nil, nil, down, err
-		}
-		urls = append(urls, endpoint)
+		rs.urls = append(rs.urls, "http://"+strings.TrimSpace(string(out)))
 	}
-	fmt.Fprintf(os.Stderr, "e2e: %s up in %s, nginx at %s and %s\n", project, time.Since(start).Round(time.Second), urls[0], urls[1])
-	return dc, urls, down, nil
+	fmt.Fprintf(os.Stderr, "e2e: %s up in %s, nginx at %s and %s\n", rs.project, time.Since(start).Round(time.Second), rs.urls[0], rs.urls[1])
+	return rs, down, nil
+}
+
+// lastLines returns the last n lines of out.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // needStack skips or fails the test when the stack is not running.

@@ -18,7 +18,7 @@ func (c loadCounts) String() string {
 }
 
 // TestReplicaGracefulStop: while shoppers in redis and jwt mode read and
-// add (with idempotency keys), app2 gets SIGTERM. It stops taking new
+// add (with idempotency keys), the second replica gets SIGTERM. It stops taking new
 // requests and finishes those in flight: no client sees an error. Then it
 // is started again and serves within seconds.
 func TestReplicaGracefulStop(t *testing.T) {
@@ -81,41 +81,42 @@ func TestReplicaGracefulStop(t *testing.T) {
 			results <- r
 		})
 	}
-	// A sticky browser pinned to app2, with a cart there.
+	// A sticky browser pinned to the second replica, with a cart there.
+	victim := replicas(t)[1]
 	var pinned *shopper
 	for i := 0; i < 30 && pinned == nil; i++ {
 		s := newShopper(t, "sticky")
 		s.do("GET", "/api/cart", "")
-		if s.replicas[0] == "app2" {
+		if s.replicas[0] == victim {
 			pinned = s
 		}
 	}
 	if pinned == nil {
-		t.Fatal("no sticky browser was pinned to app2 in 30 tries")
+		t.Fatalf("no sticky browser was pinned to %s in 30 tries", victim)
 	}
 	fillCart(t, pinned)
 
 	// The fault comes while the load runs.
 	waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool { return answered.Load() >= 200 })
 	stopped := time.Now()
-	stopContainer(t, "app2", 15*time.Second)
-	t.Logf("app2 stopped gracefully in %.1fs", time.Since(stopped).Seconds())
+	stopContainer(t, victim, 15*time.Second)
+	t.Logf("%s stopped gracefully in %.1fs", victim, time.Since(stopped).Seconds())
 	// The sticky browser lands on another replica with an empty cart. Once
 	// in four full runs its first request got a 502 from nginx instead
-	// (likely a retry of the sticky peer on a keepalive connection app2 had
+	// (likely a retry of the sticky peer on a keepalive connection it had
 	// just closed): sticky mode promises no error-free SIGTERM, so one
 	// 502 is allowed and reported, then the next request must land.
 	if first, err := pinned.try("GET", "/api/cart", "", ""); err != nil || first != 200 {
-		t.Logf("the sticky browser's first request after app2's SIGTERM: %d %v; retrying once", first, err)
+		t.Logf("the sticky browser's first request after %s's SIGTERM: %d %v; retrying once", victim, first, err)
 	}
 	status, c := pinned.do("GET", "/api/cart", "")
-	if status != 200 || c.Count != 0 || pinned.lastReplica() == "app2" {
+	if status != 200 || c.Count != 0 || pinned.lastReplica() == victim {
 		t.Errorf("sticky browser after its replica stopped: %d, cart %s on %s; want another replica and an empty cart",
 			status, describeCart(c), pinned.lastReplica())
 	}
-	startContainer(t, "app2")
-	back := waitServing(t, "app2", 30*time.Second)
-	t.Logf("app2 started again and served after %.1fs", back.Seconds())
+	startContainer(t, victim)
+	back := waitServing(t, victim, 30*time.Second)
+	t.Logf("%s started again and served after %.1fs", victim, back.Seconds())
 	endLoad()
 	for range loadModes {
 		r := <-results

@@ -14,7 +14,7 @@ func TestSessionTimeouts(t *testing.T) {
 	needStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	_, urls, down, err := upStack(ctx, map[string]string{
+	up, down, err := upStack(ctx, map[string]string{
 		"SESSION_IDLE_TIMEOUT":     "3s",
 		"SESSION_ABSOLUTE_TIMEOUT": "7s",
 		"JWT_LEEWAY":               "1s",
@@ -30,7 +30,7 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Run(mode+"/idle", func(t *testing.T) {
 			t.Parallel()
 			s := newShopper(t, mode)
-			s.base = urls[0]
+			s.base = up.urls[0]
 			if status, c := s.do("POST", "/api/cart/items", `{"product_id":"p3"}`); status != 200 || c.Count != 1 {
 				t.Fatalf("add: %d %s", status, describeCart(c))
 			}
@@ -44,7 +44,7 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Run(mode+"/absolute", func(t *testing.T) {
 			t.Parallel()
 			s := newShopper(t, mode)
-			s.base = urls[0]
+			s.base = up.urls[0]
 			start := time.Now()
 			if status, c := s.do("POST", "/api/cart/items", `{"product_id":"p3"}`); status != 200 || c.Count != 1 {
 				t.Fatalf("add: %d %s", status, describeCart(c))
