@@ -75,7 +75,7 @@ func loadChartModel(st Status) templates.LoadChart {
 	}
 	if ratio := simulator.MaxMean(totals); ratio > 0 {
 		c.MaxMean = fmt.Sprintf("%.2f", ratio)
-		c.Note = "1.00 is perfectly even; 3.00 means one replica of three took everything."
+		c.Note = fmt.Sprintf("1.00 is perfectly even; %d.00 means one replica of %d took everything.", len(totals), len(totals))
 	} else {
 		c.Note = "No requests in the last minute."
 	}
