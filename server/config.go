@@ -125,6 +125,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if len(c.Peers) > 0 {
 			errs = append(errs, errors.New("PEERS and PEER_DNS are both set: the replicas come from one or the other"))
 		}
+		if c.Replica != "" {
+			errs = append(errs, errors.New("REPLICA_NAME and PEER_DNS are both set: with PEER_DNS a replica is named by DNS, as its peers name it (a name of its own would list it twice); use PEERS to name replicas yourself"))
+		}
 	}
 	c.LoadBalancers = map[string]string{}
 	for _, hp := range splitList(getenv("LOAD_BALANCERS")) {

@@ -162,11 +162,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return nil
 }
 
-// findPeers returns the directory of the replicas and sets cfg.Replica
-// when REPLICA_NAME left it empty. With PEER_DNS the replicas are found
-// through DNS, refreshed every peerRefresh until ctx is done, and this
-// replica is named the way its peers name it (peer.NameFromDNS: app-2);
-// without it, PEERS is a fixed list and the name is the host name.
+// findPeers returns the directory of the replicas and sets cfg.Replica.
+// With PEER_DNS the replicas are found through DNS, refreshed every
+// peerRefresh until ctx is done, and this replica is named the way its
+// peers name it (peer.NameFromDNS: app-2); without it, PEERS is a fixed
+// list and the name is REPLICA_NAME or the host name.
 func findPeers(ctx context.Context, cfg *config, log *slog.Logger) (peer.Directory, error) {
 	if cfg.PeerDNS == "" {
 		if cfg.Replica == "" {
@@ -179,14 +179,14 @@ func findPeers(ctx context.Context, cfg *config, log *slog.Logger) (peer.Directo
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Replica == "" {
-		nameCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if cfg.Replica, err = dns.SelfName(nameCtx); err != nil {
-			return nil, fmt.Errorf("PEER_DNS=%s: naming this replica: %w (set REPLICA_NAME to name it yourself)", cfg.PeerDNS, err)
-		}
+	nameCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if cfg.Replica, err = dns.SelfName(nameCtx); err != nil {
+		return nil, fmt.Errorf("PEER_DNS=%s: naming this replica: %w (without Docker's DNS, list the replicas in PEERS and name each with REPLICA_NAME)", cfg.PeerDNS, err)
 	}
-	go dns.Watch(ctx, peerRefresh)
+	go dns.Watch(ctx, peerRefresh, func(err error) {
+		log.Warn("finding replicas through DNS failed; the last list stands until it works again", "dns", cfg.PeerDNS, "err", err.Error())
+	})
 	log.Info("finding replicas through DNS", "replica", cfg.Replica, "dns", cfg.PeerDNS, "every", peerRefresh.String())
 	return dns, nil
 }

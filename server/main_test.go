@@ -134,6 +134,11 @@ func TestPeersComeFromOneSource(t *testing.T) {
 	if _, err := loadConfig(env(m)); err == nil || !strings.Contains(err.Error(), "PEERS and PEER_DNS") {
 		t.Errorf("PEERS with PEER_DNS: %v, want an error naming both", err)
 	}
+	delete(m, "PEERS")
+	m["REPLICA_NAME"] = "app9"
+	if _, err := loadConfig(env(m)); err == nil || !strings.Contains(err.Error(), "REPLICA_NAME and PEER_DNS") {
+		t.Errorf("REPLICA_NAME with PEER_DNS: %v, want an error naming both", err)
+	}
 }
 
 func TestKeyRotationListKeepsOrder(t *testing.T) {

@@ -46,9 +46,12 @@ type Scale struct {
 }
 
 // Command is the compose command that scales the replicas to n while they
-// serve: --no-recreate leaves the running ones alone.
+// serve: --no-recreate leaves the running ones alone, --no-build starts
+// new ones from the image the others run (not from a fresh build of the
+// working tree, which would mix two versions; compose/rolling-deploy is
+// for a new version).
 func (s Scale) Command(n int) string {
-	return "docker compose up -d --no-recreate --scale " + s.Service + "=" + strconv.Itoa(n) + " " + s.Service
+	return "docker compose up -d --no-recreate --no-build --scale " + s.Service + "=" + strconv.Itoa(n) + " " + s.Service
 }
 
 // Node is one box of the topology.

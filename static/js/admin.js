@@ -135,15 +135,34 @@
     if (title) title.textContent = el.dataset.node + ": " + state + (detail ? " (" + detail + ")" : "");
   }
 
-  // membership is the replicas a status lists, with their join/leave marks;
-  // drawn is the same for the picture on the page.
+  // membership is the replicas a status lists; drawn the ones the picture
+  // on the page has. The joined/left marks are painted from each status.
   function membership(st) {
-    return (st.replicas || []).map(function (r) { return r.name + ":" + (r.change || ""); }).join(",");
+    return (st.replicas || []).map(function (r) { return r.name; }).join(",");
   }
   function drawn() {
     return Array.prototype.map.call(svg.querySelectorAll(".node-replica"), function (g) {
-      return g.dataset.node + ":" + (g.dataset.change || "");
+      return g.dataset.node;
     }).join(",");
+  }
+
+  // setChange shows a replica's joined/left mark on its box and its card.
+  function setChange(g, card, change) {
+    if (g) g.dataset.change = change;
+    if (!card) return;
+    card.dataset.change = change;
+    var pill = card.querySelector("[data-role=change]");
+    if (!change) {
+      if (pill) pill.remove();
+      return;
+    }
+    if (!pill) {
+      pill = text("span", "");
+      pill.dataset.role = "change";
+      card.querySelector(".node-card-head").appendChild(pill);
+    }
+    pill.className = "change-pill change-" + change;
+    pill.textContent = change;
   }
 
   // redraw fetches the picture and the cards again when replicas joined or
@@ -172,8 +191,10 @@
 
   function paint(st) {
     (st.replicas || []).forEach(function (r) {
-      setState(svg.querySelector('[data-node="' + r.name + '"]'), r.state, r.detail);
+      var g = svg.querySelector('[data-node="' + r.name + '"]');
       var card = document.querySelector('.node-card[data-node="' + r.name + '"]');
+      setChange(g, card, r.change || "");
+      setState(g, r.state, r.detail);
       setState(card, r.state, r.detail);
       if (card) {
         var d = card.querySelector("[data-role=detail]");

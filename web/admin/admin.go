@@ -63,6 +63,9 @@ type Options struct {
 	// Logger receives the controls used and every internal error.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Started is when this replica started, for the admin page's "joined"
+	// mark. Default: when New is called.
+	Started time.Time
 }
 
 // Memory is what the admin page needs of the store that keeps sessions in
@@ -90,6 +93,8 @@ type App struct {
 	sims      *simulations
 	// streams holds a token per open event stream.
 	streams chan struct{}
+	// started is when this replica started (Options.Started).
+	started time.Time
 }
 
 // peerTimeout bounds every call to another replica: the admin page must
@@ -114,7 +119,12 @@ func New(o Options) (*App, error) {
 		peers:   peer.NewClient(o.Replica, o.Peers, o.Password, peerTimeout),
 		sims:    newSimulations(),
 		streams: make(chan struct{}, maxEventStreams),
+		started: o.Started,
 	}
+	if a.started.IsZero() {
+		a.started = time.Now()
+	}
+	a.started = a.started.UTC()
 	a.cluster = &cluster{peers: a.peers, log: a.log, lbs: o.LoadBalancers, ping: o.PingRedis, local: a.localLog}
 	return a, nil
 }

@@ -351,14 +351,17 @@ type changingDirectory struct{ members []peer.Member }
 func (d *changingDirectory) Members() []peer.Member { return d.members }
 
 // TestStatusMarksReplicasThatJoinedOrLeft: the status lists every replica
-// the directory lists, however many; one that joined lately is marked
-// joined (and up), one that left is marked left and drawn down without
-// being called, and the page's topology fragment draws them all.
+// the directory lists, however many; one that started lately, well after
+// the others, is marked joined (and up); one that left is marked left and
+// drawn down without being called; an address that now answers as another
+// replica is not taken for the one listed; and the page's topology
+// fragment draws them all.
 func TestStatusMarksReplicasThatJoinedOrLeft(t *testing.T) {
 	peerSrv := httptest.NewServer(nil)
 	defer peerSrv.Close()
 	dir := &changingDirectory{}
-	h := webtest.Replica(t, "app-1", admin.Options{User: "admin", Password: testAdminPassword, Peers: dir})
+	// app-1 has run for five minutes; app-4 starts now.
+	h := webtest.Replica(t, "app-1", admin.Options{User: "admin", Password: testAdminPassword, Peers: dir, Started: time.Now().Add(-5 * time.Minute)})
 	peerSrv.Config.Handler = webtest.Replica(t, "app-4", admin.Options{User: "admin", Password: testAdminPassword, Peers: dir})
 	self := httptest.NewServer(h)
 	defer self.Close()
@@ -367,8 +370,8 @@ func TestStatusMarksReplicasThatJoinedOrLeft(t *testing.T) {
 		{Name: "app-1", BaseURL: self.URL},
 		{Name: "app-2", BaseURL: "http://127.0.0.1:1", Left: now.Add(-10 * time.Second)},
 		{Name: "app-3", BaseURL: "http://127.0.0.1:1"},
-		{Name: "app-4", BaseURL: peerSrv.URL, Joined: now.Add(-5 * time.Second)},
-		{Name: "app-5", BaseURL: peerSrv.URL, Joined: now.Add(-5 * time.Minute)},
+		{Name: "app-4", BaseURL: peerSrv.URL},
+		{Name: "app-5", BaseURL: peerSrv.URL}, // an old entry for app-4's address
 	}
 	resp, body := do(t, "GET", self.URL+"/api/admin/status", "", nil)
 	if resp.StatusCode != 200 {
@@ -387,7 +390,6 @@ func TestStatusMarksReplicasThatJoinedOrLeft(t *testing.T) {
 		"app-2": {admin.StateDown, admin.ChangeLeft},
 		"app-3": {admin.StateDown, ""},
 		"app-4": {admin.StateUp, admin.ChangeJoined},
-		"app-5": {admin.StateUp, ""}, // joined too long ago to be marked
 	} {
 		r := got[name]
 		if r.State != want.state || r.Change != want.change {
@@ -396,6 +398,11 @@ func TestStatusMarksReplicasThatJoinedOrLeft(t *testing.T) {
 	}
 	if len(st.Replicas) != 5 {
 		t.Errorf("%d replicas in the status, want 5", len(st.Replicas))
+	}
+	// app-5's address answers as app-4 (Docker gave it a freed address):
+	// the status must not take app-4's answer for app-5's.
+	if r := got["app-5"]; r.State == admin.StateUp || r.Change != "" || !strings.Contains(r.Detail, "app-4") {
+		t.Errorf("app-5: %+v; its address answered as app-4, so want it not up, unmarked, and the detail to say so", r)
 	}
 	_, frag := do(t, "GET", self.URL+"/admin/topology", "", nil)
 	for _, want := range []string{`data-testid="node-app-5"`, `data-change="joined"`, `data-change="left"`, `aria-label="Browsers, 0 load balancers, 5 replicas and Redis"`} {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -105,6 +106,14 @@ func (a *App) requireInternal(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !peer.Authentic(r, token) {
 			httpx.WriteError(w, r, a.logger, httpx.ErrNotFound(r))
+			return
+		}
+		// The caller's list may be older than the address: Docker gives a
+		// freed address to the next container. A crash meant for app-2
+		// must not end app-5.
+		if want := r.Header.Get(peer.NameHeader); want != "" && want != a.o.Replica {
+			httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusConflict, Title: "Another replica",
+				Message: fmt.Sprintf("This address is now %s, not %s; the replica list is a moment old.", a.o.Replica, httpx.Truncate(want, 32))})
 			return
 		}
 		next.ServeHTTP(w, r)

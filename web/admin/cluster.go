@@ -40,6 +40,12 @@ const (
 // that left is listed as long as the directory remembers it.
 const recentChange = time.Minute
 
+// settle is how much later than the longest-running replica another one
+// must have started to count as joined: when a whole stack starts, its
+// replicas come up within seconds of each other, and none of them joined
+// a running service.
+const settle = 5 * time.Second
+
 // ReplicaStatus is what the admin page knows about one replica.
 type ReplicaStatus struct {
 	// Name is the replica's name.
@@ -64,6 +70,8 @@ type ReplicaStatus struct {
 	Change string `json:"change,omitempty"`
 	// ChangedAt is when it joined or left.
 	ChangedAt *time.Time `json:"changed_at,omitempty"`
+	// Started is when the replica's process started (it says so itself).
+	Started *time.Time `json:"started,omitempty"`
 }
 
 // ComponentStatus is a load balancer's or Redis's state.
@@ -95,6 +103,7 @@ type Status struct {
 type peerLog struct {
 	Replica  string         `json:"replica"`
 	Boot     string         `json:"boot"`
+	Started  time.Time      `json:"started"`
 	Entries  []reqlog.Entry `json:"entries"`
 	Load     []int          `json:"load"`
 	HungFor  int            `json:"hung_for,omitempty"`
@@ -140,7 +149,10 @@ func describeFailure(err error) (state, detail string) {
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	var ne net.Error
+	var refused *peer.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		return StateDown, "refused: " + refused.Message
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return StateNotAnswered, "accepts connections but does not answer"
 	case errors.As(err, &dnsErr):
@@ -199,11 +211,8 @@ func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit 
 	for i, m := range members {
 		name := m.Name
 		rs := ReplicaStatus{Name: name, State: StateUp, Self: name == c.peers.Self(), Load: make([]int, len(session.Modes))}
-		switch {
-		case !m.Left.IsZero():
+		if !m.Left.IsZero() {
 			rs.Change, rs.ChangedAt = ChangeLeft, &m.Left
-		case !m.Joined.IsZero() && st.Time.Sub(m.Joined) < recentChange:
-			rs.Change, rs.ChangedAt = ChangeJoined, &m.Joined
 		}
 		switch {
 		case !m.Left.IsZero():
@@ -213,6 +222,9 @@ func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit 
 		default:
 			pl := logs[i]
 			rs.Boot, rs.HungFor, rs.Sessions = pl.Boot, pl.HungFor, pl.Sessions
+			if !pl.Started.IsZero() {
+				rs.Started = &pl.Started
+			}
 			copy(rs.Load, pl.Load)
 			all = append(all, pl.Entries...)
 			if cursors != nil {
@@ -228,7 +240,26 @@ func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit 
 		}
 		st.Replicas = append(st.Replicas, rs)
 	}
+	markJoined(st.Replicas, st.Time)
 	return all, st
+}
+
+// markJoined marks the replicas that joined the service within
+// recentChange: started then, and more than settle after the replica that
+// has run longest, so the replicas of a stack that just started are not.
+// Every replica reports its own start, so every admin page agrees.
+func markJoined(replicas []ReplicaStatus, now time.Time) {
+	var oldest time.Time
+	for _, rs := range replicas {
+		if rs.Started != nil && (oldest.IsZero() || rs.Started.Before(oldest)) {
+			oldest = *rs.Started
+		}
+	}
+	for i, rs := range replicas {
+		if rs.Change == "" && rs.Started != nil && now.Sub(*rs.Started) < recentChange && rs.Started.Sub(oldest) > settle {
+			replicas[i].Change, replicas[i].ChangedAt = ChangeJoined, rs.Started
+		}
+	}
 }
 
 func (c *cluster) pingRedis(ctx context.Context) error {

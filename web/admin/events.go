@@ -27,7 +27,7 @@ const maxEventStreams = 16
 
 // localLog is this replica's answer to GET /internal/requests, without entries.
 func (a *App) localLog() peerLog {
-	pl := peerLog{Replica: a.o.Replica, Boot: a.log.Boot(), Load: a.log.Load(), HungFor: a.hungFor()}
+	pl := peerLog{Replica: a.o.Replica, Boot: a.log.Boot(), Started: a.started, Load: a.log.Load(), HungFor: a.hungFor()}
 	if a.o.Memory != nil {
 		pl.Sessions = a.o.Memory.Len()
 	}

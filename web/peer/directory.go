@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,16 +21,14 @@ type Member struct {
 	Name string
 	// BaseURL is where its internal endpoints are, e.g. "http://172.18.0.5:8080".
 	BaseURL string
-	// Joined is when the directory first saw it, or zero when it was there
-	// from the directory's first look.
-	Joined time.Time
 	// Left is when it stopped being listed, or zero while it is listed.
 	Left time.Time
 }
 
 // Directory tells which replicas there are. Members returns them sorted
 // by name: the ones listed now, and the ones that left lately (with Left
-// set), so that the admin page can mark a replica that just went.
+// set), so that the admin page can mark a replica that just went. (When
+// one joined, the replica itself says: it knows when it started.)
 type Directory interface {
 	Members() []Member
 }
@@ -44,8 +43,43 @@ func (s Static) Members() []Member {
 	for name, base := range s {
 		out = append(out, Member{Name: name, BaseURL: base})
 	}
-	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, byName)
 	return out
+}
+
+// byName orders members by name, with the numbers names end with compared
+// as numbers: app-2 before app-10.
+func byName(a, b Member) int { return CompareNames(a.Name, b.Name) }
+
+// CompareNames orders replica names: by what precedes the number they end
+// with, then by that number (app-9 before app-10), then as strings.
+func CompareNames(a, b string) int {
+	pa, na := splitNumber(a)
+	pb, nb := splitNumber(b)
+	if c := strings.Compare(pa, pb); c != 0 {
+		return c
+	}
+	if na != nb {
+		if na < nb {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// splitNumber splits the decimal number a name ends with from the rest
+// (-1 when there is none).
+func splitNumber(name string) (string, int) {
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' && len(name)-i < 9 {
+		i--
+	}
+	if i == len(name) {
+		return name, -1
+	}
+	n, _ := strconv.Atoi(name[i:])
+	return name[:i], n
 }
 
 // DNS finds the replicas through a DNS name that resolves to all of them:
@@ -64,17 +98,10 @@ type DNS struct {
 	// names and its DNS server, asked directly, for addresses.
 	Resolver Resolver
 
-	mu        sync.Mutex
-	firstLook time.Time         // when a lookup first succeeded
-	names     map[string]string // address -> replica name, for the listed addresses
-	members   map[string]*Member
+	mu      sync.Mutex
+	names   map[string]string // address -> replica name, for the listed addresses
+	members map[string]*Member
 }
-
-// settle is how long after its first look the directory takes the
-// replicas it finds for ones that were there: when a whole stack starts,
-// the replicas come up within seconds of each other, and none of them
-// joined a running service.
-const settle = 10 * time.Second
 
 // NewDNS returns a directory of the replicas behind hostport ("app:8080").
 func NewDNS(hostport string) (*DNS, error) {
@@ -101,32 +128,38 @@ func (d *DNS) resolver() Resolver {
 	return systemDNS{}
 }
 
-// Refresh resolves the name and the name of every new address. A failed
-// lookup keeps the last answer: a slow DNS is not every replica leaving.
-// A name that does not exist (no replica runs) empties the list.
+// Refresh resolves the name, and names every address again: Docker gives
+// a new container the lowest free address, so an address a removed
+// replica had soon belongs to another one. A failed lookup keeps the last
+// answer (a slow DNS is not every replica leaving); a name that does not
+// exist (no replica runs) empties the list. Only IPv4 addresses count, as
+// in nginx's resolver (ipv6=off).
 func (d *DNS) Refresh(ctx context.Context) error {
-	addrs, err := d.resolver().LookupHost(ctx, d.host)
+	// The absolute name: Docker's DNS answers it at once, where the
+	// resolver would first try the search domains upstream.
+	all, err := d.resolver().LookupHost(ctx, d.host+".")
 	var dnsErr *net.DNSError
 	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
 		return err
 	}
-	d.mu.Lock()
-	known := make(map[string]string, len(addrs))
-	var unknown []string
-	for _, a := range addrs {
-		if n, ok := d.names[a]; ok {
-			known[a] = n
-		} else {
-			unknown = append(unknown, a)
+	var addrs []string
+	for _, a := range all {
+		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
+			addrs = append(addrs, a)
 		}
 	}
+	d.mu.Lock()
+	previous := d.names
 	d.mu.Unlock()
-	for _, a := range unknown {
+	known := make(map[string]string, len(addrs))
+	for _, a := range addrs {
 		ptrs, err := d.resolver().LookupAddr(ctx, a)
-		if err != nil || len(ptrs) == 0 {
-			continue // asked again on the next refresh
+		switch {
+		case err == nil && len(ptrs) > 0:
+			known[a] = NameFromDNS(ptrs[0], d.host)
+		case previous[a] != "":
+			known[a] = previous[a] // asked again on the next refresh
 		}
-		known[a] = NameFromDNS(ptrs[0], d.host)
 	}
 
 	now := time.Now()
@@ -141,9 +174,6 @@ func (d *DNS) Refresh(ctx context.Context) error {
 		switch {
 		case !ok || !m.Left.IsZero():
 			m = &Member{Name: name, BaseURL: base}
-			if !d.firstLook.IsZero() && now.Sub(d.firstLook) > settle {
-				m.Joined = now
-			}
 			d.members[name] = m
 		default:
 			m.BaseURL = base
@@ -158,20 +188,25 @@ func (d *DNS) Refresh(ctx context.Context) error {
 			delete(d.members, name)
 		}
 	}
-	if d.firstLook.IsZero() {
-		d.firstLook = now
-	}
 	return nil
 }
 
-// Watch refreshes every interval until ctx is done.
-func (d *DNS) Watch(ctx context.Context, every time.Duration) {
+// Watch refreshes every interval until ctx is done. failed, if not nil,
+// hears of the first failure after a success (and of nothing more until
+// a refresh succeeds again), so a directory that stopped following the
+// replicas says so once.
+func (d *DNS) Watch(ctx context.Context, every time.Duration, failed func(error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	failing := false
 	for {
 		rctx, cancel := context.WithTimeout(ctx, every)
-		d.Refresh(rctx)
+		err := d.Refresh(rctx)
 		cancel()
+		if err != nil && !failing && failed != nil && ctx.Err() == nil {
+			failed(err)
+		}
+		failing = err != nil
 		select {
 		case <-ctx.Done():
 			return
@@ -189,7 +224,7 @@ func (d *DNS) Members() []Member {
 	for _, m := range d.members {
 		out = append(out, *m)
 	}
-	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, byName)
 	return out
 }
 
@@ -204,7 +239,7 @@ func (d *DNS) SelfName(ctx context.Context) (string, error) {
 	for {
 		for _, ia := range ifaddrs {
 			ipn, ok := ia.(*net.IPNet)
-			if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+			if !ok || ipn.IP.To4() == nil || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
 				continue
 			}
 			if ptrs, err := d.resolver().LookupAddr(ctx, ipn.IP.String()); err == nil && len(ptrs) > 0 {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,10 +34,9 @@ func (f *fakeDNS) LookupAddr(_ context.Context, addr string) ([]string, error) {
 	return nil, &net.DNSError{Err: "no such host", Name: addr, IsNotFound: true}
 }
 
-// TestDNSFollowsScaling: the replicas are named from the reverse lookup;
-// the ones of the first look have no Joined time, a later one has; one
-// that leaves is kept with Left set, then forgotten; one that comes back
-// has joined again.
+// TestDNSFollowsScaling: the replicas are named from the reverse lookup
+// of each address; one that joins is listed at once; one that leaves is
+// kept with Left set, then forgotten; one that comes back is listed again.
 func TestDNSFollowsScaling(t *testing.T) {
 	f := &fakeDNS{
 		hosts: []string{"10.0.0.2", "10.0.0.3"},
@@ -57,25 +59,13 @@ func TestDNSFollowsScaling(t *testing.T) {
 		return d.Members()
 	}
 	ms := refresh()
-	if len(ms) != 2 || ms[0].Name != "app-1" || ms[1].Name != "app-2" || ms[1].BaseURL != "http://10.0.0.3:8080" || !ms[0].Joined.IsZero() {
-		t.Fatalf("first look = %+v, want app-1 and app-2 at their addresses, not marked joined", ms)
+	if len(ms) != 2 || ms[0].Name != "app-1" || ms[1].Name != "app-2" || ms[1].BaseURL != "http://10.0.0.3:8080" {
+		t.Fatalf("first look = %+v, want app-1 and app-2 at their addresses", ms)
 	}
 
 	f.hosts = []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}
-	ms = refresh()
-	if len(ms) != 3 || !ms[2].Joined.IsZero() {
-		t.Fatalf("a replica found while the stack starts = %+v, want it not marked joined", ms)
-	}
-	f.hosts = []string{"10.0.0.2", "10.0.0.3"}
-	refresh()
-	d.Remember = 0
-	refresh() // app-3 forgotten
-	d.Remember = time.Minute
-	d.firstLook = d.firstLook.Add(-settle - time.Second) // the stack has settled
-	f.hosts = []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}
-	ms = refresh()
-	if len(ms) != 3 || ms[2].Name != "app-3" || ms[2].Joined.IsZero() || !ms[0].Joined.IsZero() {
-		t.Fatalf("after scale-out = %+v, want app-3 marked joined", ms)
+	if ms = refresh(); len(ms) != 3 || ms[2].Name != "app-3" || !ms[2].Left.IsZero() {
+		t.Fatalf("after scale-out = %+v, want app-3 listed", ms)
 	}
 
 	f.hosts = []string{"10.0.0.2", "10.0.0.4"}
@@ -87,17 +77,34 @@ func TestDNSFollowsScaling(t *testing.T) {
 	if got := c.Names(); len(got) != 2 || got[1] != "app-3" || c.Has("app-2") || !c.Has("app-3") {
 		t.Errorf("client: names %v, has app-2 %v; want app-1, app-3 and no app-2", got, c.Has("app-2"))
 	}
-
 	d.Remember = 0
+	if ms = refresh(); len(ms) != 2 {
+		t.Fatalf("with nothing remembered = %+v, want app-2 forgotten", ms)
+	}
+
 	f.hosts = []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}
+	if ms = refresh(); len(ms) != 3 || ms[1].Name != "app-2" || !ms[1].Left.IsZero() {
+		t.Fatalf("after app-2 came back = %+v, want it listed again", ms)
+	}
+	// Docker gives the next container a freed address: the name follows.
+	f.ptr["10.0.0.3"] = "sessiondemo-app-5.sessiondemo_default."
 	ms = refresh()
-	if len(ms) != 3 || ms[1].Name != "app-2" || !ms[1].Left.IsZero() || ms[1].Joined.IsZero() {
-		t.Fatalf("after app-2 came back = %+v, want it listed again, marked joined", ms)
+	if c := NewClient("app-1", d, "pw", 0); !c.Has("app-5") || c.Has("app-2") {
+		t.Errorf("after 10.0.0.3 became app-5: %+v, want app-5 listed and app-2 gone", ms)
 	}
 	f.hosts = nil
 	refresh()
 	if ms = refresh(); len(ms) != 0 {
 		t.Errorf("with no replica running and nothing remembered = %+v, want none", ms)
+	}
+}
+
+// TestCompareNames: the number a name ends with counts as a number.
+func TestCompareNames(t *testing.T) {
+	names := []string{"app-10", "app-2", "lb", "app-1", "app-9", "app"}
+	slices.SortFunc(names, CompareNames)
+	if want := []string{"app", "app-1", "app-2", "app-9", "app-10", "lb"}; !slices.Equal(names, want) {
+		t.Errorf("sorted %v, want %v", names, want)
 	}
 }
 
@@ -121,13 +128,16 @@ func TestNameFromDNS(t *testing.T) {
 
 // TestQueryPTRAsksTheServer: the reverse lookup goes to the DNS server
 // (not /etc/hosts, where Docker names a container's own address with its
-// ID) and returns the PTR names; a name error is a not-found DNSError.
+// ID) and returns the PTR names. A lost question is asked again, an
+// answer to another question is ignored, a truncated answer is an error
+// and a name error is a not-found DNSError.
 func TestQueryPTRAsksTheServer(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
+	var asked atomic.Int32
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -139,8 +149,18 @@ func TestQueryPTRAsksTheServer(t *testing.T) {
 			if q.Unpack(buf[:n]) != nil || len(q.Questions) != 1 {
 				continue
 			}
+			if asked.Add(1) == 1 {
+				continue // the first question is lost: it must be asked again
+			}
 			a := dnsmessage.Message{Header: dnsmessage.Header{ID: q.ID, Response: true}, Questions: q.Questions}
-			if q.Questions[0].Name.String() == "5.0.18.172.in-addr.arpa." && q.Questions[0].Type == dnsmessage.TypePTR {
+			// A stray answer to another question comes first; it must be ignored.
+			stray := a
+			stray.Header.ID = q.ID + 1
+			out, _ := stray.Pack()
+			pc.WriteTo(out, from)
+			if q.Questions[0].Name.String() == "6.0.18.172.in-addr.arpa." {
+				a.Truncated = true
+			} else if q.Questions[0].Name.String() == "5.0.18.172.in-addr.arpa." && q.Questions[0].Type == dnsmessage.TypePTR {
 				a.Answers = []dnsmessage.Resource{{
 					Header: dnsmessage.ResourceHeader{Name: q.Questions[0].Name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET, TTL: 600},
 					Body:   &dnsmessage.PTRResource{PTR: dnsmessage.MustNewName("sessiondemo-app-2.sessiondemo_default.")},
@@ -148,15 +168,21 @@ func TestQueryPTRAsksTheServer(t *testing.T) {
 			} else {
 				a.RCode = dnsmessage.RCodeNameError
 			}
-			out, _ := a.Pack()
+			out, _ = a.Pack()
 			pc.WriteTo(out, from)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	names, err := queryPTR(ctx, pc.LocalAddr().String(), "172.18.0.5")
 	if err != nil || len(names) != 1 || NameFromDNS(names[0], "app") != "app-2" {
 		t.Errorf("PTR of 172.18.0.5 = %v, %v; want sessiondemo-app-2..., which names app-2", names, err)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("the server was asked %d times, want 2 (the first question was lost)", n)
+	}
+	if _, err := queryPTR(ctx, pc.LocalAddr().String(), "172.18.0.6"); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("a truncated answer: %v, want an error saying so", err)
 	}
 	var dnsErr *net.DNSError
 	if _, err := queryPTR(ctx, pc.LocalAddr().String(), "172.18.0.9"); !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {

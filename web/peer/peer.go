@@ -20,12 +20,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 )
 
 // TokenHeader carries the token on calls between replicas.
 const TokenHeader = "X-Internal-Token"
+
+// NameHeader names the replica a call is meant for; a replica that has
+// another name refuses it (409), since the caller's list is out of date.
+const NameHeader = "X-Internal-Replica"
 
 // Token derives the token the replicas share from the admin password:
 // HMAC-SHA256(password, purpose), so the password itself never travels.
@@ -83,7 +87,7 @@ func (c *Client) Timeout() time.Duration { return c.timeout }
 // this one included (listed, even before the directory has found it),
 // sorted by name.
 func (c *Client) Members() []Member {
-	ms := c.dir.Members()
+	ms := slices.Clone(c.dir.Members())
 	for i, m := range ms {
 		if m.Name == c.self {
 			ms[i].Left = time.Time{}
@@ -91,7 +95,7 @@ func (c *Client) Members() []Member {
 		}
 	}
 	ms = append(ms, Member{Name: c.self})
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	slices.SortFunc(ms, byName)
 	return ms
 }
 
@@ -149,6 +153,7 @@ func (c *Client) Call(ctx context.Context, name, method, path string, body, out 
 		return err
 	}
 	req.Header.Set(TokenHeader, c.token)
+	req.Header.Set(NameHeader, name)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {

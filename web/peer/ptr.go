@@ -51,6 +51,13 @@ func nameserver(path string) (string, error) {
 	return "", fmt.Errorf("%s names no nameserver", path)
 }
 
+// ptrAttempt bounds one question: a lost datagram is asked again, up to
+// ptrAttempts times, within the caller's deadline.
+const (
+	ptrAttempt  = time.Second
+	ptrAttempts = 3
+)
+
 // queryPTR asks server (host:port) over UDP for the PTR records of addr.
 func queryPTR(ctx context.Context, server, addr string) ([]string, error) {
 	arpa, err := reverseName(addr)
@@ -61,12 +68,27 @@ func queryPTR(ctx context.Context, server, addr string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	question := dnsmessage.Question{Name: name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET}
+	var lastErr error
+	for range ptrAttempts {
+		names, err := askPTR(ctx, server, addr, question)
+		var dnsErr *net.DNSError
+		if err == nil || errors.As(err, &dnsErr) || ctx.Err() != nil {
+			return names, err
+		}
+		lastErr = err // no answer in time: ask again
+	}
+	return nil, lastErr
+}
+
+// askPTR sends one question and reads its answer, for at most ptrAttempt.
+func askPTR(ctx context.Context, server, addr string, question dnsmessage.Question) ([]string, error) {
 	var idb [2]byte
 	rand.Read(idb[:])
 	id := binary.BigEndian.Uint16(idb[:])
 	q, err := (&dnsmessage.Message{
 		Header:    dnsmessage.Header{ID: id, RecursionDesired: true},
-		Questions: []dnsmessage.Question{{Name: name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET}},
+		Questions: []dnsmessage.Question{question},
 	}).Pack()
 	if err != nil {
 		return nil, err
@@ -77,9 +99,9 @@ func queryPTR(ctx context.Context, server, addr string) ([]string, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(ptrAttempt)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	conn.SetDeadline(deadline)
 	if _, err := conn.Write(q); err != nil {
@@ -92,8 +114,12 @@ func queryPTR(ctx context.Context, server, addr string) ([]string, error) {
 			return nil, err
 		}
 		var m dnsmessage.Message
-		if err := m.Unpack(buf[:n]); err != nil || m.ID != id {
+		if err := m.Unpack(buf[:n]); err != nil || m.ID != id || !m.Response ||
+			len(m.Questions) != 1 || m.Questions[0] != question {
 			continue // not the answer to this question
+		}
+		if m.Truncated {
+			return nil, &net.DNSError{Err: "answer truncated", Name: addr, Server: server}
 		}
 		if m.RCode != dnsmessage.RCodeSuccess {
 			return nil, &net.DNSError{Err: m.RCode.String(), Name: addr, Server: server, IsNotFound: m.RCode == dnsmessage.RCodeNameError}
