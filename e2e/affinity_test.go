@@ -201,12 +201,13 @@ func TestIPAffinity(t *testing.T) {
 		"192.0.2.200",
 	}
 	const rounds = 4
+	n := len(replicas(t)) // three, the stack's default
 	byBucket := map[int]map[string]bool{}
 	landed := map[string]string{}
 	var lines []string
 	for _, s := range addrs {
 		a := netip.MustParseAddr(s)
-		bucket := ipHashIndex(a, 3)
+		bucket := ipHashIndex(a, n)
 		seen := map[string]int{}
 		for i := 0; i < rounds; i++ {
 			r := call(t, "GET", "/api/cart?mode=sticky&affinity=ip", "", map[string]string{"X-Forwarded-For": s})

@@ -262,6 +262,7 @@ func waitServing(t *testing.T, replica string, timeout time.Duration) time.Durat
 // Redis answers redis-mode requests, so a test leaves the stack as it found it.
 func waitStackHealthy(t *testing.T) {
 	t.Helper()
+	waitFor(t, 60*time.Second, "the stack's three replicas to run", func() bool { return len(replicas(t)) == 3 })
 	for _, r := range replicas(t) {
 		waitServing(t, r, 60*time.Second)
 	}
@@ -384,16 +385,20 @@ func scaleTo(t *testing.T, n int) time.Duration {
 	for _, r := range names {
 		waitServing(t, r, 60*time.Second)
 	}
-	// nginx re-resolves the replicas every second; until then it may still
-	// try a removed replica's address and wait out its connect timeout.
-	// Settled: a round of round-robin requests all answered at once, by
-	// the replicas that run.
+	// nginx re-resolves the replicas every second, each pool on its own;
+	// until then it may still try a removed replica's address and wait out
+	// its connect timeout. Settled: in every pool, a round of requests
+	// that nginx spreads (no affinity cookie, no sid, a new address each)
+	// all answered at once, by the replicas that run.
+	paths := []string{"/api/products?mode=redis", "/api/products?mode=sticky", "/api/products?mode=sticky&affinity=url", "/api/products?mode=sticky&affinity=ip"}
 	waitFor(t, 30*time.Second, "nginx to send nothing to a removed replica", func() bool {
-		for range 3 * n {
-			began := time.Now()
-			status, r, err := probe(stack.lbURL, "GET", "/api/products?mode=redis", nil)
-			if err != nil || status != 200 || !slices.Contains(names, r) || time.Since(began) > 500*time.Millisecond {
-				return false
+		for i := range 3 * n {
+			for _, path := range paths {
+				began := time.Now()
+				status, r, err := probe(stack.lbURL, "GET", path, map[string]string{"X-Forwarded-For": fmt.Sprintf("198.18.%d.10", i)})
+				if err != nil || status != 200 || !slices.Contains(names, r) || time.Since(began) > 500*time.Millisecond {
+					return false
+				}
 			}
 		}
 		return true

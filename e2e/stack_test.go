@@ -1,6 +1,7 @@
-// Package e2e starts the real compose stack (nginx, three replicas, Redis)
-// with the README's `docker compose up` and drives it over HTTP through nginx and through
-// a real headless browser, as a person would.
+// Package e2e starts the real compose stack (nginx, three replicas to begin
+// with, Redis) with the README's `docker compose up` and drives it over
+// HTTP through nginx and through a real headless browser, as a person
+// would.
 //
 // The stack is started once for the package. Without Docker the tests skip
 // with a message, unless E2E_REQUIRED=1 (CI), where that is a failure.
@@ -175,7 +176,7 @@ func (rs *runningStack) environ() []string {
 func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(), error) {
 	b := make([]byte, 4)
 	rand.Read(b)
-	rs := &runningStack{project: "sessiondemo-e2e-" + hex.EncodeToString(b), env: map[string]string{"LB_PORT": "0", "LB2_PORT": "0"}}
+	rs := &runningStack{project: "sessiondemo-e2e-" + hex.EncodeToString(b), env: map[string]string{"LB_PORT": "0", "LB2_PORT": "0", "APP_REPLICAS": "3"}}
 	for _, name := range imageVars {
 		if v := os.Getenv(name); v != "" {
 			rs.env[name] = v
