@@ -268,7 +268,7 @@ func TestScaleOutAndIn(t *testing.T) {
 			}
 		default:
 			// Three replicas stop at once under load: nginx retries what
-			// they refuse, and in one run of five it still answered 2
+			// they refuse, and in one run of six it still answered 2
 			// keyed writes of about 2,400 with a 502 (why nginx gives up
 			// there is an open question, as after `docker kill`). Nothing
 			// may be lost; failed requests stay rare.
