@@ -57,12 +57,12 @@
 //
 // This file is the stack: TestMain starts it once for the package, upStack
 // starts another with other settings, needStack skips a test without it.
-// scaling_test.go scales it out and in and rolls a deploy through it, with
-// the README's commands.
-// helpers_test.go holds what the tests drive it with: the shopper and all
-// its methods, probes and waits, the Docker calls that inject faults, the
-// admin API client and the browser plumbing. The stack's life and the
-// clients change for different reasons, hence two files.
+// What the tests drive it with is in three files of shared helpers:
+// helpers_test.go (the shopper and all its methods, probes and waits, the
+// admin API client), helpers_docker_test.go (containers by name, the
+// faults injected through the Docker API, scaling with the Compose CLI)
+// and helpers_browser_test.go (the browser plumbing). The stack's life
+// and the clients change for different reasons, hence separate files.
 //
 // Only a test's own goroutine stops the test (t.Fatal, and the helpers
 // that call it: shopper.do, waitFor, crashReplica...). A goroutine the
@@ -93,10 +93,8 @@ var stack struct {
 	lbURL string
 	// lb2URL is the second load balancer's base URL.
 	lb2URL string
-	// project is its compose project name, env the variables its compose
-	// file is read with: composeCLI drives the same stack.
-	project string
-	env     map[string]string
+	// up is the stack as upStack started it: composeCLI drives it.
+	up *runningStack
 	// err is why the stack is not running; skip or fail with it.
 	err error
 	// skip is true when Docker itself is missing (and E2E_REQUIRED is not set).
@@ -136,7 +134,7 @@ func startStack() (down func()) {
 		stack.err = err
 		return down
 	}
-	stack.lbURL, stack.lb2URL, stack.project, stack.env = up.urls[0], up.urls[1], up.project, up.env
+	stack.lbURL, stack.lb2URL, stack.up = up.urls[0], up.urls[1], up
 	return down
 }
 

@@ -38,7 +38,7 @@
     return "status-2xx";
   }
 
-  // replicaClass is templates/layout.templ's rule: the colour comes from the
+  // replicaClass is templates/replica.go's rule: the colour comes from the
   // number the name ends with (app-1 is replica-c0), else from its letters.
   function replicaClass(name) {
     if (!name) return "replica-unknown";
