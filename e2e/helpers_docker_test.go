@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -219,4 +220,55 @@ func stopContainer(t *testing.T, name string, grace time.Duration) {
 const (
 	adminUser     = "admin"
 	adminPassword = "ZuFP0qsAVgUO-aXm"
+	// redisOpsPassword is the Redis user ops's (SHUTDOWN, CLIENT KILL).
+	redisOpsPassword = "y7Qm2VfR0pLxT9cWbN4s"
 )
+
+// pauseContainer freezes the service's container (the cgroup freezer):
+// its process runs no more, yet the kernel still accepts connections for
+// it, which then get no answer.
+func pauseContainer(t *testing.T, name string) {
+	t.Helper()
+	dockerDo(t, "pause", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.ContainerPause(ctx, id, client.ContainerPauseOptions{})
+		return err
+	})
+}
+
+// unpauseContainer lets a paused container run again.
+func unpauseContainer(t *testing.T, name string) {
+	t.Helper()
+	dockerDo(t, "unpause", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{})
+		return err
+	})
+}
+
+// disconnectContainer takes the service's container off the stack's
+// network (`docker network disconnect`, a partition) and returns what puts
+// it back, with the DNS aliases compose gave it, so its service name
+// resolves to it again.
+func disconnectContainer(t *testing.T, name string) (reconnect func()) {
+	t.Helper()
+	c := service(t, name)
+	ins, err := c.Inspect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	netName := stack.up.project + "_default"
+	ep, ok := ins.NetworkSettings.Networks[netName]
+	if !ok {
+		t.Fatalf("%s is not on %s", name, netName)
+	}
+	aliases := slices.Clone(ep.Aliases)
+	dockerDo(t, "disconnect", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.NetworkDisconnect(ctx, netName, client.NetworkDisconnectOptions{Container: id, Force: true})
+		return err
+	})
+	return func() {
+		dockerDo(t, "connect", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+			_, err := cli.NetworkConnect(ctx, netName, client.NetworkConnectOptions{Container: id, EndpointConfig: &network.EndpointSettings{Aliases: aliases}})
+			return err
+		})
+	}
+}

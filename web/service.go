@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -79,9 +80,25 @@ func report(r *http.Request, sess *session.Session, err error) {
 	}
 }
 
+// storeBudget bounds the session work of one request: its loads, saves,
+// and their retries after a lost race. nginx gives a replica 1.5 s before
+// it tries another one, so a request whose store is failing (Redis down,
+// or a Sentinel failover under way) must answer its clear 503 before
+// that, not be cut off by nginx as if this replica had hung. The Redis
+// client honours the deadline (ContextTimeoutEnabled).
+const storeBudget = time.Second
+
+// withBudget returns r with storeBudget as its deadline.
+func withBudget(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), storeBudget)
+	return r.WithContext(ctx), cancel
+}
+
 // Read loads the session of a request that changes nothing, and saves it
 // only when the store asks to (a JWT past half its life).
 func (s *service) Read(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
+	r, cancel := withBudget(r)
+	defer cancel()
 	store, sess, err := s.load(r)
 	if err == nil && sess.Refresh {
 		err = save(store, w, r, sess)
@@ -214,6 +231,8 @@ func (s *service) Apply(w http.ResponseWriter, r *http.Request, c change) (resul
 	if err != nil {
 		return result{}, err
 	}
+	r, cancel := withBudget(r)
+	defer cancel()
 	first := ""
 	for attempt := 1; ; attempt++ {
 		res, loaded, err := s.applyOnce(w, r, c, idem, attempt, &first)
