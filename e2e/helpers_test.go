@@ -259,6 +259,46 @@ func waitStackHealthy(t *testing.T) {
 		status, _, err := probe(stack.lbURL, "GET", "/api/cart?mode=redis", map[string]string{"Cookie": "redis_sid=" + strings.Repeat("A", 103)})
 		return err == nil && status == 200
 	})
+	waitRedisSettled(t)
+}
+
+// redisNodes are the session store's nodes (compose services).
+var redisNodes = []string{"redis1", "redis2", "redis3"}
+
+// waitRedisSettled waits until the session store is whole again: every
+// node running, one primary and two replicas in sync with it as the
+// Sentinels see them, all three Sentinels up, and a redis-mode write
+// acknowledged (it waits for a replica). It returns the primary.
+func waitRedisSettled(t *testing.T) string {
+	t.Helper()
+	var primary string
+	waitFor(t, 90*time.Second, "the Redis nodes and Sentinels to settle", func() bool {
+		var st adminStatus
+		if adminDo(t, "GET", "/api/admin/status", "", false, &st) != 200 || len(st.RedisNodes) != len(redisNodes) || len(st.Sentinels) != 3 {
+			return false
+		}
+		for _, s := range st.Sentinels {
+			if s.State != "up" {
+				return false
+			}
+		}
+		primaries := 0
+		for _, n := range st.RedisNodes {
+			if n.State != "up" || n.Detail != "" {
+				return false
+			}
+			if n.Role == "primary" {
+				primaries++
+			}
+		}
+		if primaries != 1 || st.RedisPrimary == "" {
+			return false
+		}
+		primary = st.RedisPrimary
+		status, err := newShopper(t, "redis").try("POST", "/api/cart/items", `{"product_id":"p1"}`, "")
+		return err == nil && status == 200
+	})
+	return primary
 }
 
 // logEntry is one entry of GET /api/admin/requests.
@@ -288,6 +328,17 @@ type adminStatus struct {
 	Redis struct {
 		State string `json:"state"`
 	} `json:"redis"`
+	RedisPrimary string `json:"redis_primary"`
+	RedisNodes   []struct {
+		Name   string `json:"name"`
+		Role   string `json:"role"`
+		State  string `json:"state"`
+		Detail string `json:"detail"`
+	} `json:"redis_nodes"`
+	Sentinels []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"sentinels"`
 	LoadBalancers []struct {
 		Name  string `json:"name"`
 		State string `json:"state"`
@@ -308,7 +359,7 @@ func adminDo(t *testing.T, method, path, body string, auth bool, out any) int {
 	if auth {
 		req.SetBasicAuth(adminUser, adminPassword)
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

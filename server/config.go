@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,20 +17,32 @@ import (
 type config struct {
 	// Replica is REPLICA_NAME; empty means: found through PeerDNS's reverse
 	// lookup, or the host name without it.
-	Replica         string
-	HTTPAddr        string
-	DefaultMode     session.Mode
-	RedisAddr       string
-	RedisUsername   string
-	RedisPassword   string
-	EncryptionKeys  []session.Key
-	JWTKeys         []session.Key
-	IdleTimeout     time.Duration
-	AbsoluteTimeout time.Duration
-	ShutdownTimeout time.Duration
-	RestartDelay    time.Duration
-	JWTLeeway       time.Duration
-	LogLevel        slog.Level
+	Replica     string
+	HTTPAddr    string
+	DefaultMode session.Mode
+	// RedisAddr is the one Redis server to use when RedisSentinels is
+	// empty.
+	RedisAddr     string
+	RedisUsername string
+	RedisPassword string
+	// RedisSentinels are the Sentinels' host:port (REDIS_SENTINELS); when
+	// set, the replicas ask them which Redis node is the primary of
+	// RedisMasterName, and follow a failover.
+	RedisSentinels  []string
+	RedisMasterName string
+	// RedisMinReplicasAck is how many Redis replicas must have a session
+	// write before the shop acknowledges it (WAIT), within RedisAckTimeout;
+	// 0 is asynchronous replication.
+	RedisMinReplicasAck int
+	RedisAckTimeout     time.Duration
+	EncryptionKeys      []session.Key
+	JWTKeys             []session.Key
+	IdleTimeout         time.Duration
+	AbsoluteTimeout     time.Duration
+	ShutdownTimeout     time.Duration
+	RestartDelay        time.Duration
+	JWTLeeway           time.Duration
+	LogLevel            slog.Level
 	// AdminUser and AdminPassword guard the admin page's controls; an
 	// empty password turns them off.
 	AdminUser     string
@@ -99,6 +112,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.AdminUser = get("ADMIN_USER", "admin")
 	c.AdminPassword = getenv("ADMIN_PASSWORD")
+	c.RedisSentinels = splitList(getenv("REDIS_SENTINELS"))
+	for _, hp := range c.RedisSentinels {
+		if host, port, err := net.SplitHostPort(hp); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("REDIS_SENTINELS: %q is not a host:port, such as sentinel1:26379", hp))
+		}
+	}
+	c.RedisMasterName = get("REDIS_MASTER_NAME", "sessions")
+	// 1 by default with Sentinels: a write the primary alone holds is lost
+	// when the primary dies. A lone server (no Sentinels) has no replica
+	// to wait for.
+	acks := "0"
+	if len(c.RedisSentinels) > 0 {
+		acks = "1"
+	}
+	if n, err := strconv.Atoi(get("REDIS_MIN_REPLICAS_ACK", acks)); err != nil || n < 0 || n > 10 {
+		errs = append(errs, fmt.Errorf("REDIS_MIN_REPLICAS_ACK=%q: want how many Redis replicas must have a write before it is acknowledged, 0 to 10", getenv("REDIS_MIN_REPLICAS_ACK")))
+	} else {
+		c.RedisMinReplicasAck = n
+	}
+	c.RedisAckTimeout = duration("REDIS_ACK_TIMEOUT", "500ms")
 	c.RedisOpsUsername = get("REDIS_OPS_USERNAME", "ops")
 	c.RedisOpsPassword = getenv("REDIS_OPS_PASSWORD")
 	c.Peers = map[string]string{}

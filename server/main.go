@@ -21,8 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sessiondemo/shop/web"
 	"github.com/sessiondemo/shop/web/admin"
 	"github.com/sessiondemo/shop/web/peer"
@@ -65,33 +63,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	delayAfterCrash(cfg.Replica, cfg.RestartDelay, log.Info)
 
-	rdb := redis.NewClient(&redis.Options{
-		Addr:     cfg.RedisAddr,
-		Username: cfg.RedisUsername,
-		Password: cfg.RedisPassword,
-		// Short timeouts: a request in redis mode must fail fast with a
-		// 503 when Redis is gone, not hang until nginx gives up.
-		DialTimeout:  500 * time.Millisecond,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		PoolTimeout:  time.Second,
-		MaxRetries:   1,
-		// One dial attempt per command: a down Redis must not cost
-		// several dial timeouts per request.
-		DialerRetries: 1,
-	})
+	rdb := newRedisClient(cfg)
 	defer rdb.Close()
+	redisOps := newRedisOps(cfg)
+	defer redisOps.Close()
 	timeouts := session.Timeouts{Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout}
 	redisStore, err := redisstore.New(rdb, cfg.EncryptionKeys, timeouts)
 	if err != nil {
 		return err
 	}
+	replication := redisstore.Replication{Replicas: cfg.RedisMinReplicasAck, Timeout: cfg.RedisAckTimeout}
+	redisStore.RequireReplicas(replication)
 	jwtStore, err := jwtstore.New(jwtstore.Options{
 		Keys:        cfg.JWTKeys,
 		TTL:         cfg.IdleTimeout,
 		Absolute:    cfg.AbsoluteTimeout,
 		Leeway:      cfg.JWTLeeway,
-		Revocations: redisstore.NewDenylist(rdb),
+		Revocations: redisstore.NewDenylist(rdb, replication),
 	})
 	if err != nil {
 		return err
@@ -113,7 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Peers:            peers,
 			LoadBalancers:    cfg.LoadBalancers,
 			PingRedis:        func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-			RestartRedis:     restartRedis(cfg),
+			Redis:            redisOps,
 			Crash:            crashSelf,
 			SimulatorTargets: cfg.SimulatorTargets,
 		},

@@ -150,3 +150,34 @@ func TestKeyRotationListKeepsOrder(t *testing.T) {
 		t.Errorf("keys = %v", keys)
 	}
 }
+
+func TestRedisReplicationSettings(t *testing.T) {
+	base := map[string]string{"SESSION_ENCRYPTION_KEYS": testEncKey, "JWT_SIGNING_KEYS": testJWTKey}
+	with := func(extra map[string]string) (config, error) {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return loadConfig(env(m))
+	}
+	// A lone server has no replica to wait for; behind Sentinels a write
+	// waits for one by default.
+	if c, err := with(nil); err != nil || c.RedisMinReplicasAck != 0 || len(c.RedisSentinels) != 0 {
+		t.Errorf("without Sentinels: acks %d, sentinels %v, %v; want 0, none", c.RedisMinReplicasAck, c.RedisSentinels, err)
+	}
+	c, err := with(map[string]string{"REDIS_SENTINELS": "sentinel1:26379, sentinel2:26379"})
+	if err != nil || c.RedisMinReplicasAck != 1 || len(c.RedisSentinels) != 2 || c.RedisMasterName != "sessions" || c.RedisAckTimeout != 500*time.Millisecond {
+		t.Errorf("with Sentinels: %+v, %v; want 2 sentinels, master sessions, 1 ack within 500ms", c, err)
+	}
+	if c, err := with(map[string]string{"REDIS_SENTINELS": "sentinel1:26379", "REDIS_MIN_REPLICAS_ACK": "0"}); err != nil || c.RedisMinReplicasAck != 0 {
+		t.Errorf("REDIS_MIN_REPLICAS_ACK=0: %d, %v; want asynchronous", c.RedisMinReplicasAck, err)
+	}
+	for k, v := range map[string]string{"REDIS_SENTINELS": "sentinel1", "REDIS_MIN_REPLICAS_ACK": "-1", "REDIS_ACK_TIMEOUT": "soon"} {
+		if _, err := with(map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
+		}
+	}
+}

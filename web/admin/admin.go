@@ -42,9 +42,9 @@ type Options struct {
 	LoadBalancers map[string]string
 	// PingRedis checks Redis; nil shows Redis as not configured.
 	PingRedis func(context.Context) error
-	// RestartRedis makes Redis exit so its restart policy brings it back;
-	// nil turns the control off.
-	RestartRedis func(context.Context) error
+	// Redis shows the session store's nodes and Sentinels and runs the
+	// restart and kill controls; nil turns them off.
+	Redis RedisCluster
 	// Crash ends this replica's process at once, as a crash would (the
 	// container's restart policy brings it back); nil turns the control off.
 	Crash func()
@@ -125,7 +125,7 @@ func New(o Options) (*App, error) {
 		a.started = time.Now()
 	}
 	a.started = a.started.UTC()
-	a.cluster = &cluster{peers: a.peers, log: a.log, lbs: o.LoadBalancers, ping: o.PingRedis, local: a.localLog}
+	a.cluster = &cluster{peers: a.peers, log: a.log, lbs: o.LoadBalancers, ping: o.PingRedis, redis: o.Redis, local: a.localLog}
 	return a, nil
 }
 

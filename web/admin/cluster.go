@@ -93,8 +93,16 @@ type Status struct {
 	Served string `json:"served_by"`
 	// Replicas are every replica, sorted by name.
 	Replicas []ReplicaStatus `json:"replicas"`
-	// Redis is the session store's state.
+	// Redis is the session store's state: up when this replica's client
+	// reaches the primary.
 	Redis ComponentStatus `json:"redis"`
+	// RedisPrimary names the Redis node that is the primary now (its
+	// compose service, e.g. "redis2"), as the Sentinels say.
+	RedisPrimary string `json:"redis_primary,omitempty"`
+	// RedisNodes are the primary and its replicas, sorted by name.
+	RedisNodes []RedisNodeStatus `json:"redis_nodes,omitempty"`
+	// Sentinels are the Sentinels, in the order configured.
+	Sentinels []ComponentStatus `json:"sentinels,omitempty"`
 	// LoadBalancers are the load balancers, sorted by name.
 	LoadBalancers []ComponentStatus `json:"load_balancers"`
 }
@@ -123,6 +131,7 @@ type cluster struct {
 	log   *reqlog.Log
 	lbs   map[string]string // name -> host:port
 	ping  func(context.Context) error
+	redis RedisCluster // nil: no nodes to show
 	local func() peerLog
 }
 
@@ -188,6 +197,14 @@ func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit 
 			st.Redis.State, st.Redis.Detail = StateDown, "does not answer PING"
 		}
 	})
+	if c.redis != nil {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, c.peers.Timeout())
+			defer cancel()
+			t, _ := c.redis.Topology(ctx)
+			st.RedisPrimary, st.RedisNodes, st.Sentinels = t.Primary, t.Nodes, t.Sentinels
+		})
+	}
 	lbNames := make([]string, 0, len(c.lbs))
 	for n := range c.lbs {
 		lbNames = append(lbNames, n)

@@ -112,18 +112,3 @@ func (a *App) handleInternalHang(w http.ResponseWriter, r *http.Request) {
 	msg, err := a.hangFor(b.Seconds)
 	a.writeLocal(w, r, msg, err)
 }
-
-// handleRedisRestart serves POST /api/admin/redis/restart.
-func (a *App) handleRedisRestart(w http.ResponseWriter, r *http.Request) {
-	if a.o.RestartRedis == nil {
-		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusNotImplemented, Title: "Restart not available", Message: "This replica has no Redis credentials for a restart (REDIS_OPS_PASSWORD)."})
-		return
-	}
-	if err := a.o.RestartRedis(r.Context()); err != nil {
-		a.logger.Warn("restart redis", "request_id", httpx.InfoOf(r).RequestID, "err", err)
-		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusBadGateway, Title: "Redis did not restart", Message: "Redis did not accept the SHUTDOWN: it may be down already."})
-		return
-	}
-	a.logger.Info("admin control", "request_id", httpx.InfoOf(r).RequestID, "control", "redis restart")
-	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"message": "Redis is shutting down (saving its append-only file); its restart policy brings it back in a second or two."})
-}

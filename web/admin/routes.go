@@ -38,6 +38,8 @@ func (a *App) Routes() []httpx.Route {
 		own.Route("POST /api/admin/replicas/{name}/crash", a.requireAdmin(h(a.handleCrash))),
 		own.Route("POST /api/admin/replicas/{name}/hang", a.requireAdmin(h(a.handleHang))),
 		own.Route("POST /api/admin/redis/restart", a.requireAdmin(h(a.handleRedisRestart))),
+		own.Route("POST /api/admin/redis/failover", a.requireAdmin(h(a.handleFailoverExperiment))),
+		own.Route("POST /api/admin/redis/{node}/{action}", a.requireAdmin(h(a.handleRedisNode))),
 		own.Route("POST /api/admin/simulations", a.requireAdmin(h(a.handleStartSimulation))),
 		own.Route("POST /api/admin/concurrent-adds", a.requireAdmin(h(a.handleConcurrentAdds))),
 		own.Route("/api/admin/", httpx.NotFound(a.logger)),

@@ -113,3 +113,10 @@ func BenchmarkRedisGrowth(b *testing.B) {
 		})
 	}
 }
+
+// headerSink is a ResponseWriter that keeps nothing.
+type headerSink struct{}
+
+func (headerSink) Header() http.Header         { return http.Header{} }
+func (headerSink) Write(b []byte) (int, error) { return len(b), nil }
+func (headerSink) WriteHeader(int)             {}

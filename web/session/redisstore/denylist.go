@@ -17,14 +17,25 @@ const DenylistPrefix = "jwt:revoked:"
 // expired anyway. It implements jwtstore.Revocations.
 type Denylist struct {
 	client redis.UniversalClient
+	repl   Replication
 }
 
-// NewDenylist returns a denylist over client.
-func NewDenylist(client redis.UniversalClient) *Denylist { return &Denylist{client: client} }
+// NewDenylist returns a denylist over client. A revocation is
+// acknowledged once rp.Replicas replicas have it: a sign-out must survive
+// a failover like any other session write.
+func NewDenylist(client redis.UniversalClient, rp Replication) *Denylist {
+	return &Denylist{client: client, repl: rp}
+}
 
 // Revoke ends the token with this jti for ttl.
 func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) error {
-	if err := d.client.Set(ctx, DenylistPrefix+jti, 1, ttl).Err(); err != nil {
+	err := writeOnOneConnection(ctx, d.client, func(tx *redis.Tx) error {
+		if err := tx.Set(ctx, DenylistPrefix+jti, 1, ttl).Err(); err != nil {
+			return err
+		}
+		return d.repl.wait(ctx, tx)
+	})
+	if err != nil {
 		return fmt.Errorf("%w: revoke token: %v", session.ErrUnavailable, err)
 	}
 	return nil

@@ -42,6 +42,7 @@ type Store struct {
 	rs       *rbstore.RedisStore
 	seal     *sealer
 	timeouts session.Timeouts
+	repl     Replication
 	now      func() time.Time
 }
 
@@ -66,6 +67,11 @@ func New(client redis.UniversalClient, keys []session.Key, timeouts session.Time
 	rs.Serializer(seal)
 	return &Store{client: client, rs: rs, seal: seal, timeouts: timeouts, now: time.Now}, nil
 }
+
+// RequireReplicas makes every write wait for rp.Replicas Redis replicas
+// before it is acknowledged (unless its request asks for async, see
+// ReplicationHeader). Call it before the store serves.
+func (s *Store) RequireReplicas(rp Replication) { s.repl = rp }
 
 // Mode returns session.Redis.
 func (s *Store) Mode() session.Mode { return session.Redis }
@@ -123,33 +129,78 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 }
 
 // Save writes the session to Redis and sets the cookie. A new session is
-// written by redisstore under an ID it generates. An existing one is
-// written, under its ID or (renewing) a new one, only over the state it
-// was loaded from, in one transaction that also deletes the old key when
-// renewing: a concurrent change is never overwritten and a renewal never
-// leaves the session half-deleted.
+// written under a fresh ID in redisstore's format, only if no key has it
+// (SET NX). An existing one is written, under its ID or (renewing) a new
+// one, only over the state it was loaded from, in one transaction that
+// also deletes the old key when renewing: a concurrent change is never
+// overwritten and a renewal never leaves the session half-deleted. Either
+// write then waits for the replicas the store requires.
+//
+// redisstore's own Save (a plain SET from the pool) cannot be followed by
+// a WAIT on the same connection, so this package writes the key itself,
+// with redisstore's serializer (the sealer) and ID format.
 func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
-	renew, _ := sess.Renewing()
-	now := s.now()
-	ttl := s.ttl(sess.Started, now)
-	gs := sessions.NewSession(s.rs, CookieName)
-	opts := s.rsOptions(r, ttl)
-	gs.Options = &opts
-	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
 	if sess.ID != "" {
-		return s.saveExisting(w, r, sess, gs, renew, ttl)
+		return s.saveExisting(w, r, sess)
 	}
-	// redisstore writes its cookie with Max-Age = the TTL; since reads
-	// refresh the TTL, the browser's copy must not expire on its own, so
-	// the cookie set here lasts for the browser session instead.
-	if err := s.rs.Save(r, headerSink{}, gs); err != nil {
+	id, err := newSessionID()
+	if err != nil {
+		return err
+	}
+	value, err := s.serialize(id, sess)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rp := s.repl.forRequest(r)
+	created := false
+	err = writeOnOneConnection(ctx, s.client, func(tx *redis.Tx) error {
+		var err error
+		if created, err = tx.SetNX(ctx, KeyPrefix+id, value, s.ttl(sess.Started, s.now())).Result(); err != nil || !created {
+			return err
+		}
+		return rp.wait(ctx, tx)
+	})
+	if err == nil && !created {
+		// 64 random bytes: never, but never written over either.
+		err = errors.New("a new session ID was taken")
+	}
+	return s.saved(w, r, sess, id, value, rp, err)
+}
+
+// serialize seals the session's record under id, as redisstore would.
+func (s *Store) serialize(id string, sess *session.Session) ([]byte, error) {
+	gs := sessions.NewSession(s.rs, CookieName)
+	gs.ID = id
+	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
+	return s.seal.Serialize(gs)
+}
+
+// saved finishes a write of sess under id: the cookie, the session's new
+// ID and version, and the answer's ReplicationHeader. A write that reached
+// the primary but not enough replicas (NotReplicatedError) is finished
+// too, since the primary holds it and later requests will read it, and
+// then reported: the request answers 503 and its client retries.
+// (The cookie is set for the browser session: reads refresh the key's
+// TTL, so the browser's copy must not expire on its own, as redisstore's
+// Max-Age cookie would.)
+func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Session, id string, value []byte, rp Replication, err error) error {
+	var notReplicated *NotReplicatedError
+	switch {
+	case errors.Is(err, session.ErrConflict), errors.Is(err, redis.TxFailedErr):
+		return session.ErrConflict
+	case err != nil && !errors.As(err, &notReplicated):
 		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
 	}
-	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
-	sess.ID = gs.ID
-	sess.Version = ""
-	sess.Expires = s.timeouts.Ends(sess.Started, now)
+	w.Header().Set(ReplicationHeader, rp.String())
+	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
+	sess.ID = id
+	sess.Version = version(value)
+	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
 	sess.Renewed()
+	if notReplicated != nil {
+		return fmt.Errorf("save session: %w", notReplicated)
+	}
 	return nil
 }
 
@@ -169,26 +220,23 @@ func (s *Store) SaveNaive(w http.ResponseWriter, r *http.Request, sess *session.
 	if renew, _ := sess.Renewing(); renew || sess.ID == "" {
 		return s.Save(w, r, sess)
 	}
-	now := s.now()
-	ttl := s.ttl(sess.Started, now)
-	gs := sessions.NewSession(s.rs, CookieName)
-	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
-	gs.ID = sess.ID
-	value, err := s.seal.Serialize(gs)
+	value, err := s.serialize(sess.ID, sess)
 	if err != nil {
 		return err
 	}
-	written, err := s.client.SetXX(r.Context(), KeyPrefix+sess.ID, value, ttl).Result()
-	switch {
-	case err != nil:
-		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
-	case !written:
-		return session.ErrConflict
-	}
-	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
-	sess.Version = version(value)
-	sess.Expires = s.timeouts.Ends(sess.Started, now)
-	return nil
+	ctx := r.Context()
+	rp := s.repl.forRequest(r)
+	err = writeOnOneConnection(ctx, s.client, func(tx *redis.Tx) error {
+		written, err := tx.SetXX(ctx, KeyPrefix+sess.ID, value, s.ttl(sess.Started, s.now())).Result()
+		if err != nil {
+			return err
+		}
+		if !written {
+			return session.ErrConflict
+		}
+		return rp.wait(ctx, tx)
+	})
+	return s.saved(w, r, sess, sess.ID, value, rp, err)
 }
 
 // saveExisting writes a session that is in Redis only if its stored value
@@ -196,21 +244,23 @@ func (s *Store) SaveNaive(w http.ResponseWriter, r *http.Request, sess *session.
 // The loser of a race gets session.ErrConflict and reapplies its change;
 // redisstore itself writes with one unconditional SET, the last writer
 // winning.
-func (s *Store) saveExisting(w http.ResponseWriter, r *http.Request, sess *session.Session, gs *sessions.Session, renew bool, ttl time.Duration) error {
+func (s *Store) saveExisting(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
 	ctx := r.Context()
 	oldKey := KeyPrefix + sess.ID
-	gs.ID = sess.ID
+	id := sess.ID
+	renew, _ := sess.Renewing()
 	if renew {
-		id, err := newSessionID()
-		if err != nil {
+		var err error
+		if id, err = newSessionID(); err != nil {
 			return err
 		}
-		gs.ID = id
 	}
-	value, err := s.seal.Serialize(gs)
+	value, err := s.serialize(id, sess)
 	if err != nil {
 		return err
 	}
+	rp := s.repl.forRequest(r)
+	ttl := s.ttl(sess.Started, s.now())
 	err = s.client.Watch(ctx, func(tx *redis.Tx) error {
 		cur, err := tx.Get(ctx, oldKey).Bytes()
 		if errors.Is(err, redis.Nil) || err == nil && sess.Version != "" && version(cur) != sess.Version {
@@ -223,23 +273,15 @@ func (s *Store) saveExisting(w http.ResponseWriter, r *http.Request, sess *sessi
 			if renew {
 				p.Del(ctx, oldKey)
 			}
-			p.Set(ctx, KeyPrefix+gs.ID, value, ttl)
+			p.Set(ctx, KeyPrefix+id, value, ttl)
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return rp.wait(ctx, tx)
 	}, oldKey)
-	switch {
-	case errors.Is(err, session.ErrConflict), errors.Is(err, redis.TxFailedErr):
-		return session.ErrConflict
-	case err != nil:
-		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
-	}
-	http.SetCookie(w, session.Cookie(r, CookieName, gs.ID, 0))
-	sess.ID = gs.ID
-	sess.Version = version(value)
-	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
-	sess.Renewed()
-	return nil
+	return s.saved(w, r, sess, id, value, rp, err)
 }
 
 // newSessionID makes an ID in redisstore's format (64 random bytes,
@@ -269,22 +311,3 @@ func version(value []byte) string {
 	sum := sha256.Sum256(value)
 	return hex.EncodeToString(sum[:12])
 }
-
-func (s *Store) rsOptions(r *http.Request, ttl time.Duration) sessions.Options {
-	c := session.Cookie(r, CookieName, "", 0)
-	return sessions.Options{
-		Path:     c.Path,
-		MaxAge:   int((ttl + time.Second - 1) / time.Second),
-		HttpOnly: c.HttpOnly,
-		Secure:   c.Secure,
-		SameSite: c.SameSite,
-	}
-}
-
-// headerSink is a ResponseWriter that keeps nothing; it takes redisstore's
-// own Set-Cookie.
-type headerSink struct{}
-
-func (headerSink) Header() http.Header         { return http.Header{} }
-func (headerSink) Write(b []byte) (int, error) { return len(b), nil }
-func (headerSink) WriteHeader(int)             {}

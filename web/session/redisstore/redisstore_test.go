@@ -177,7 +177,7 @@ func TestRedis(t *testing.T) {
 	})
 
 	t.Run("denylist", func(t *testing.T) {
-		d := NewDenylist(client)
+		d := NewDenylist(client, Replication{})
 		if revoked, err := d.Revoked(ctx, "jti-1"); err != nil || revoked {
 			t.Fatalf("fresh jti: %v, %v", revoked, err)
 		}
@@ -210,6 +210,52 @@ func TestRedis(t *testing.T) {
 		}
 		if got := load(); got.Cart.Qty("p2") != 1 || got.User != "" {
 			t.Errorf("after the refused renewal the session is %+v; want the add kept, nobody signed in", got)
+		}
+	})
+
+	t.Run("a write waits for replicas, and says so", func(t *testing.T) {
+		// This Redis has no replica: WAIT 1 gets 0 acknowledgements.
+		st := newStore(t, client)
+		st.RequireReplicas(Replication{Replicas: 1, Timeout: 50 * time.Millisecond})
+		s := session.New(session.EventCreated, time.Now())
+		_ = s.Cart.Add("p1", 1)
+		w := httptest.NewRecorder()
+		err := st.Save(w, httptest.NewRequest("POST", "/", nil), s)
+		var nr *NotReplicatedError
+		if !errors.As(err, &nr) || !errors.Is(err, session.ErrUnavailable) || nr.Got != 0 || nr.Want != 1 {
+			t.Fatalf("Save without a replica = %v, want a NotReplicatedError (0 of 1) that is ErrUnavailable", err)
+		}
+		if got := w.Header().Get(ReplicationHeader); got != "wait-1" {
+			t.Errorf("%s = %q, want wait-1", ReplicationHeader, got)
+		}
+		// The primary holds it, and the browser got its cookie: a retry
+		// finds the session instead of starting another.
+		var ck *http.Cookie
+		for _, c := range w.Result().Cookies() {
+			if c.Name == CookieName {
+				ck = c
+			}
+		}
+		if ck == nil {
+			t.Fatal("no cookie for a write the primary holds")
+		}
+		if got := sessiontest.Load(t, st, ck); got.Event != session.EventFound || got.Cart.Count() != 1 {
+			t.Errorf("after an unconfirmed write: %s with %d items, want the session found with 1", got.Event, got.Cart.Count())
+		}
+
+		// A request that asks for asynchronous replication does not wait.
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set(ReplicationHeader, "async")
+		w = httptest.NewRecorder()
+		if err := st.Save(w, r, session.New(session.EventCreated, time.Now())); err != nil {
+			t.Fatalf("async Save: %v", err)
+		}
+		if got := w.Header().Get(ReplicationHeader); got != "async" {
+			t.Errorf("async Save: %s = %q, want async", ReplicationHeader, got)
+		}
+		// And so does the revocation list's write.
+		if err := NewDenylist(client, Replication{Replicas: 1, Timeout: 50 * time.Millisecond}).Revoke(ctx, "jti-wait", time.Minute); !errors.Is(err, session.ErrUnavailable) {
+			t.Errorf("Revoke without a replica = %v, want ErrUnavailable", err)
 		}
 	})
 
