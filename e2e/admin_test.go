@@ -291,4 +291,26 @@ func TestBrowserAdmin(t *testing.T) {
 	if ratio == "" || lost != "0" {
 		t.Errorf("simulator result: max/mean %q, carts lost %q; want a ratio and no lost carts", ratio, lost)
 	}
+
+	// Kill the Redis primary under writes, asynchronous replication, and
+	// watch the picture move the primary to a replica.
+	primary := waitRedisSettled(t)
+	err = chromedp.Do(step,
+		scrollTo(".topology-panel"),
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`[data-testid="node-%s"][data-role="primary"]`, primary))),
+		chromedp.Click(byTestID("failover-async")),
+		chromedp.Click(byTestID("failover-run")),
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`.node-redis-node[data-role="primary"]:not([data-node="%s"])`, primary))),
+		scrollTo(".topology-panel"),
+		viewportShot(t, dir, "admin-failover"),
+		chromedp.WaitVisible(byTestID("failover-summary")),
+	)
+	if err != nil {
+		t.Fatalf("kill the Redis primary from the page and see another node become primary: %v", err)
+	}
+	failover, _ := chromedp.Run(step, chromedp.Text(byTestID("failover-summary")))
+	t.Logf("the page drew a new primary in place of %s; the experiment said: %q", primary, failover)
+	if !strings.Contains(failover, "(async)") {
+		t.Errorf("the failover experiment did not run asynchronous: %q", failover)
+	}
 }

@@ -32,8 +32,16 @@ type Topology struct {
 	// Replicas are every replica the directory lists or lately listed,
 	// sorted by name (app-1, app-2, ...).
 	Replicas []Node
-	// Redis is the Redis server.
+	// Redis is the session store as the replicas reach it (up when the
+	// primary answers them).
 	Redis Node
+	// RedisPrimary names the Redis node that is the primary now.
+	RedisPrimary string
+	// RedisNodes are the primary and its replicas, sorted by name; Role
+	// says which is which.
+	RedisNodes []Node
+	// Sentinels watch the nodes and fail over.
+	Sentinels []Node
 }
 
 // Scale is what the page says about scaling: the replicas now, and the
@@ -68,6 +76,8 @@ type Node struct {
 	HungFor int
 	// Change is "joined" or "left" for a replica that did lately.
 	Change string
+	// Role is a Redis node's: "primary" or "replica".
+	Role string
 }
 
 // LoadChart is a stacked bar per replica: its requests of the last

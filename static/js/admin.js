@@ -127,7 +127,9 @@
     el.classList.remove("state-up", "state-down", "state-hung");
     el.classList.add(state === "up" ? "state-up" : state === "not answering" ? "state-hung" : "state-down");
     var s = el.querySelector(".node-state, [data-role=state]");
-    if (s) {
+    if (s && el.classList.contains("node-redis-node")) {
+      s.textContent = el.dataset.role + (state === "up" ? "" : " · " + state);
+    } else if (s) {
       s.textContent = (el.classList.contains("node-lb") ? "nginx · " : "") + state +
         (el.classList.contains("node-replica") && el.dataset.change ? " · " + el.dataset.change : "");
     }
@@ -137,12 +139,17 @@
 
   // membership is the replicas a status lists; drawn the ones the picture
   // on the page has. The joined/left marks are painted from each status.
+  // membership is what the picture is drawn from: the replicas, and the
+  // Redis nodes with their roles, so a failover redraws it.
   function membership(st) {
-    return (st.replicas || []).map(function (r) { return r.name; }).join(",");
+    return (st.replicas || []).map(function (r) { return r.name; }).join(",") + "|" +
+      (st.redis_nodes || []).map(function (n) { return n.name + ":" + n.role; }).join(",");
   }
   function drawn() {
     return Array.prototype.map.call(svg.querySelectorAll(".node-replica"), function (g) {
       return g.dataset.node;
+    }).join(",") + "|" + Array.prototype.map.call(svg.querySelectorAll(".node-redis-node"), function (g) {
+      return g.dataset.node + ":" + g.dataset.role;
     }).join(",");
   }
 
@@ -212,6 +219,9 @@
     (st.load_balancers || []).forEach(function (lb) {
       setState(svg.querySelector('[data-node="' + lb.name + '"]'), lb.state, lb.detail);
     });
+    (st.redis_nodes || []).concat(st.sentinels || []).forEach(function (n) {
+      setState(svg.querySelector('[data-node="' + n.name + '"]'), n.state, n.detail);
+    });
     live.dataset.state = "live";
     live.textContent = "live via " + st.served_by;
   }
@@ -271,7 +281,7 @@
     switch (b.dataset.action) {
       case "crash": url = "/api/admin/replicas/" + b.dataset.replica + "/crash"; break;
       case "hang": url = "/api/admin/replicas/" + b.dataset.replica + "/hang"; body = { seconds: Number(b.dataset.seconds) }; break;
-      case "restart-redis": url = "/api/admin/redis/restart"; break;
+      case "redis": url = "/api/admin/redis/" + b.dataset.node + "/" + b.dataset.verb; break;
       default: return;
     }
     b.disabled = true;
@@ -330,6 +340,28 @@
           out.textContent = "";
           var p = text("p", j.summary, "conc-summary");
           p.dataset.testid = "conc-summary";
+          out.appendChild(p);
+        })
+        .catch(function (err) { out.textContent = err.message; })
+        .finally(function () { run.disabled = false; });
+    });
+  }
+
+  // The failover experiment: the Redis primary is killed under writes.
+  var failover = document.getElementById("failover-form");
+  if (failover) {
+    failover.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var f = new FormData(failover);
+      var out = document.getElementById("failover-output");
+      var run = failover.querySelector("[data-testid=failover-run]");
+      run.disabled = true;
+      out.textContent = "Writing, then killing the primary… (about 10 s)";
+      post("/api/admin/redis/failover", { async: f.get("async") === "on" })
+        .then(function (j) {
+          out.textContent = "";
+          var p = text("p", j.summary, "conc-summary");
+          p.dataset.testid = "failover-summary";
           out.appendChild(p);
         })
         .catch(function (err) { out.textContent = err.message; })

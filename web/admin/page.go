@@ -44,7 +44,13 @@ func (a *App) renderPage(w http.ResponseWriter, r *http.Request, status int, log
 }
 
 func topologyModel(st Status) templates.Topology {
-	t := templates.Topology{ServedBy: st.Served, Redis: templates.Node{Name: "redis", State: st.Redis.State, Detail: st.Redis.Detail}}
+	t := templates.Topology{ServedBy: st.Served, Redis: templates.Node{Name: "redis", State: st.Redis.State, Detail: st.Redis.Detail}, RedisPrimary: st.RedisPrimary}
+	for _, n := range st.RedisNodes {
+		t.RedisNodes = append(t.RedisNodes, templates.Node{Name: n.Name, State: n.State, Detail: n.Detail, Role: n.Role})
+	}
+	for _, s := range st.Sentinels {
+		t.Sentinels = append(t.Sentinels, templates.Node{Name: s.Name, State: s.State, Detail: s.Detail})
+	}
 	for _, lb := range st.LoadBalancers {
 		t.LoadBalancers = append(t.LoadBalancers, templates.Node{Name: lb.Name, State: lb.State, Detail: lb.Detail})
 	}
