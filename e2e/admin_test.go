@@ -300,7 +300,7 @@ func TestBrowserAdmin(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`[data-testid="node-%s"][data-role="primary"]`, primary))),
 		chromedp.Click(byTestID("failover-async")),
 		chromedp.Click(byTestID("failover-run")),
-		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`.node-redis-node[data-role="primary"]:not([data-node="%s"])`, primary))),
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`.node-redis-node[data-role="primary"][data-state="up"]:not([data-node="%s"])`, primary))),
 		scrollTo(".topology-panel"),
 		viewportShot(t, dir, "admin-failover"),
 		chromedp.WaitVisible(byTestID("failover-summary")),

@@ -153,7 +153,11 @@ func nodeStatus(m map[string]string, role string) admin.RedisNodeStatus {
 	switch {
 	case slices.Contains(flags, "o_down"):
 		n.State, n.Detail = admin.StateDown, "down: the Sentinels agree it does not answer"
-	case slices.Contains(flags, "s_down"), slices.Contains(flags, "disconnected"):
+	case slices.Contains(flags, "s_down"),
+		// A primary the Sentinel has just promoted is "disconnected" for
+		// the moment its new link takes; a replica so marked is usually
+		// the old primary, just killed, not yet s_down.
+		role == admin.RoleReplica && slices.Contains(flags, "disconnected"):
 		n.State, n.Detail = admin.StateDown, "does not answer the Sentinels"
 	case role == admin.RoleReplica && m["master-link-status"] != "ok":
 		n.Detail = "up, not in sync with the primary yet"
