@@ -202,6 +202,11 @@ func TestBrowserAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Whatever the page inserts from now on (fragments, the simulator's
+	// progress, a redrawn topology) must pass the Content-Security-Policy.
+	if _, err := chromedp.Run(step, chromedp.Evaluate[bool](`window.cspViolations = []; document.addEventListener("securitypolicyviolation", e => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI)); true`)); err != nil {
+		t.Fatal(err)
+	}
 
 	// Someone shops in redis mode in another browser; each add must show
 	// up in the admin's live log without a reload.
@@ -312,5 +317,9 @@ func TestBrowserAdmin(t *testing.T) {
 	t.Logf("the page drew a new primary in place of %s; the experiment said: %q", primary, failover)
 	if !strings.Contains(failover, "(async)") {
 		t.Errorf("the failover experiment did not run asynchronous: %q", failover)
+	}
+	violations, err := chromedp.Run(step, chromedp.Evaluate[[]string](`window.cspViolations`))
+	if err != nil || len(violations) > 0 {
+		t.Errorf("the admin page broke its Content-Security-Policy: %v %v", violations, err)
 	}
 }

@@ -165,6 +165,10 @@ func (rs *runningStack) environ() []string {
 	return env
 }
 
+// e2eAllowedHost is the name the e2e stacks add to their Host allowlist
+// (ALLOWED_HOSTS), so a test can show an added name served.
+const e2eAllowedHost = "shop.e2e.test"
+
 // upStack starts the compose stack under a new project name, with env
 // added to the compose file's variables, and returns it and the function
 // that takes it down (also after an error). It runs the README's command,
@@ -174,7 +178,7 @@ func (rs *runningStack) environ() []string {
 func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(), error) {
 	b := make([]byte, 4)
 	rand.Read(b)
-	rs := &runningStack{project: "sessiondemo-e2e-" + hex.EncodeToString(b), env: map[string]string{"LB_PORT": "0", "LB2_PORT": "0", "APP_REPLICAS": "3"}}
+	rs := &runningStack{project: "sessiondemo-e2e-" + hex.EncodeToString(b), env: map[string]string{"LB_PORT": "0", "LB2_PORT": "0", "APP_REPLICAS": "3", "ALLOWED_HOSTS": e2eAllowedHost}}
 	for _, name := range imageVars {
 		if v := os.Getenv(name); v != "" {
 			rs.env[name] = v

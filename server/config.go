@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +59,10 @@ type config struct {
 	LoadBalancers map[string]string
 	// SimulatorTargets are the load balancers' URLs for the traffic simulator.
 	SimulatorTargets []string
+	// AllowedHosts are the Host names the replica answers (IP addresses
+	// are always allowed): localhost, the simulator targets' hosts (the
+	// load balancers' names inside the network) and ALLOWED_HOSTS.
+	AllowedHosts []string
 	// RedisOpsUsername and RedisOpsPassword are a Redis user allowed only
 	// SHUTDOWN, for the admin's "restart Redis"; empty turns it off.
 	RedisOpsUsername string
@@ -178,6 +184,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.SimulatorTargets = append(c.SimulatorTargets, strings.TrimRight(u, "/"))
 	}
+	c.AllowedHosts = []string{"localhost"}
+	for _, u := range c.SimulatorTargets {
+		if h, err := url.Parse(u); err == nil && h.Hostname() != "" {
+			c.AllowedHosts = append(c.AllowedHosts, h.Hostname())
+		}
+	}
+	for _, h := range strings.FieldsFunc(getenv("ALLOWED_HOSTS"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		if !hostNamePattern.MatchString(h) {
+			errs = append(errs, fmt.Errorf("ALLOWED_HOSTS: %q is not a host name (no port, no scheme), such as shop.example.test", h))
+			continue
+		}
+		c.AllowedHosts = append(c.AllowedHosts, h)
+	}
 	var err error
 	if c.EncryptionKeys, err = parseKeys("SESSION_ENCRYPTION_KEYS", getenv("SESSION_ENCRYPTION_KEYS"), 32, 32); err != nil {
 		errs = append(errs, err)
@@ -187,6 +206,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// hostNamePattern is a DNS host name: letters, digits, '-' and '.'.
+var hostNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
 
 // splitList splits a comma-separated setting, dropping empty items.
 func splitList(v string) []string {

@@ -87,8 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	memStore := memstore.New(cfg.Replica, timeouts)
 	go memStore.SweepEvery(ctx, max(min(timeouts.Idle/2, time.Minute), time.Second))
 	handler, err := web.NewHandler(web.Options{
-		Replica:     cfg.Replica,
-		DefaultMode: cfg.DefaultMode,
+		AllowedHosts: cfg.AllowedHosts,
+		Replica:      cfg.Replica,
+		DefaultMode:  cfg.DefaultMode,
 		Stores: web.Stores{
 			session.Sticky: memStore,
 			session.Redis:  redisStore,

@@ -3,6 +3,9 @@ package templates
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -665,4 +668,27 @@ func TestLinkQueryInLinks(t *testing.T) {
 			t.Errorf("<%s> carries a sid without LinkQuery: %s", n.Data, u)
 		}
 	})
+}
+
+// TestNothingInlineForTheCSP: the Content-Security-Policy allows scripts
+// and styles from this origin only, so no template may carry an inline
+// script, an event handler attribute, a style attribute or a javascript:
+// URL; a browser would refuse them.
+func TestNothingInlineForTheCSP(t *testing.T) {
+	files, err := filepath.Glob("*.templ")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no templates found: %v", err)
+	}
+	inline := regexp.MustCompile(`(?i)<script(\s[^>]*)?>\s*[^<\s]|<script>|\son[a-z]+=|\sstyle=|javascript:`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if m := inline.FindString(line); m != "" {
+				t.Errorf("%s:%d: %q is refused by the CSP: %s", f, i+1, m, strings.TrimSpace(line))
+			}
+		}
+	}
 }

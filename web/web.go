@@ -38,19 +38,26 @@ type Options struct {
 	// Admin configures the admin page and its controls. Replica, Logger,
 	// Inspectors and Memory are filled in from the fields above.
 	Admin admin.Options
+	// AllowedHosts, when not nil, are the only Host names (besides IP
+	// addresses) the replica answers; any other gets a 421. nil answers
+	// every Host (tests).
+	AllowedHosts []string
 }
 
 // NewHandler returns the whole replica as one http.Handler: the shop and
 // the admin page, behind the middleware every request passes, outermost
 // first:
 //
+//  0. httpx.WithSecurityHeaders: CSP, nosniff, no framing, on every answer;
 //  1. httpx.WithRecover: a panic is a 500, not a dropped connection;
 //  2. httpx.WithInfo: the request's Info, built once (mode, affinity, kind, ...);
 //  3. httpx.WithLogging: a log line, and the admin's request log;
 //  4. admin WithHang: a hung replica holds every request (inside the
 //     logging, so a request nginx gave up on is logged as 499);
-//  5. http.CrossOriginProtection: cross-site state changes are refused;
-//  6. the routes of both routes.go files.
+//  5. httpx.WithAllowedHosts: a Host not on the allowlist is refused
+//     (DNS rebinding), when Options.AllowedHosts is set;
+//  6. http.CrossOriginProtection: cross-site state changes are refused;
+//  7. the routes of both routes.go files.
 func NewHandler(o Options) (http.Handler, error) {
 	if !session.ValidReplicaName(o.Replica) {
 		return nil, fmt.Errorf("replica name %q: want 1-32 lower-case letters, digits, '-' or '_'", o.Replica)
@@ -102,9 +109,13 @@ func NewHandler(o Options) (http.Handler, error) {
 
 	var h http.Handler = mux
 	h = cop.Handler(h)
+	if o.AllowedHosts != nil {
+		h = httpx.WithAllowedHosts(httpx.NewHostAllowlist(o.AllowedHosts...), log)(h)
+	}
 	h = adm.WithHang(h)
 	h = httpx.WithLogging(log, adm.Record)(h)
 	h = httpx.WithInfo(httpx.InfoOptions{Replica: o.Replica, DefaultMode: o.DefaultMode, StoreDescriptions: descriptions, KindOf: mux.KindOf, Logger: log})(h)
 	h = httpx.WithRecover(log)(h)
+	h = httpx.WithSecurityHeaders(h)
 	return h, nil
 }

@@ -133,6 +133,11 @@ func TestHeadersOnEveryResponse(t *testing.T) {
 		if r.header.Get("X-Replica") != "app1" || r.header.Get("X-Session-Mode") == "" || len(r.header.Get("X-Request-Id")) < 8 {
 			t.Errorf("%s %s (%d): headers %v", tc.method, tc.path, r.status, r.header)
 		}
+		csp := r.header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+			r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s %s (%d): CSP %q, nosniff %q, X-Frame-Options %q", tc.method, tc.path, r.status, csp, r.header.Get("X-Content-Type-Options"), r.header.Get("X-Frame-Options"))
+		}
 	}
 	r := c.do("GET", "/api/cart", "", "X-Request-Id", "0123456789abcdef0123456789abcdef")
 	if got := r.header.Get("X-Request-Id"); got != "0123456789abcdef0123456789abcdef" {
