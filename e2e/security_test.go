@@ -77,3 +77,34 @@ func TestDNSRebindingIsRefused(t *testing.T) {
 		t.Errorf("an add with Host %s (in ALLOWED_HOSTS) = %d %s, want 200", e2eAllowedHost, status, body)
 	}
 }
+
+// TestRedisAppUserRunsOnlyWhatTheAppNeeds: the app's Redis user may run
+// the session store's commands on its own keys and nothing else; SCAN,
+// KEYS, SELECT, FLUSHDB and SCRIPT FLUSH, which the earlier +@all
+// -@dangerous ACL still allowed some of, are refused (NOPERM).
+func TestRedisAppUserRunsOnlyWhatTheAppNeeds(t *testing.T) {
+	needStack(t)
+	primary := waitRedisSettled(t)
+	run := func(args string) string {
+		t.Helper()
+		// The node's environment has the app user's name and password
+		// (REDIS_USERNAME, REDISCLI_AUTH), as its healthcheck uses them.
+		_, out, err := service(t, primary).Exec(t.Context(), []string{"sh", "-c", `redis-cli --no-auth-warning --user "$REDIS_USERNAME" ` + args})
+		if err != nil {
+			t.Fatalf("redis-cli %s: %v", args, err)
+		}
+		b, _ := io.ReadAll(out)
+		return string(b)
+	}
+	for _, args := range []string{"SCAN 0", "KEYS '*'", "SELECT 1", "FLUSHDB", "SCRIPT FLUSH", "CONFIG GET maxmemory"} {
+		if out := run(args); !strings.Contains(out, "NOPERM") {
+			t.Errorf("the app user ran %s: %q, want NOPERM", args, strings.TrimSpace(out))
+		}
+	}
+	if out := run("GET other:key"); !strings.Contains(out, "NOPERM") {
+		t.Errorf("the app user read a key outside its prefixes: %q, want NOPERM", strings.TrimSpace(out))
+	}
+	if out := run("SET session:acl-probe 1 EX 10"); !strings.Contains(out, "OK") {
+		t.Errorf("the app user could not SET a session key: %q", strings.TrimSpace(out))
+	}
+}
