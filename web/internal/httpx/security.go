@@ -1,5 +1,8 @@
 package httpx
 
+// What every answer does for the browser's safety: the Host allowlist
+// against DNS rebinding, and the security headers.
+
 import (
 	"fmt"
 	"log/slog"
@@ -48,9 +51,9 @@ func normalizeHost(h string) string {
 }
 
 // WithAllowedHosts refuses a request whose Host is not allowed with a 421
-// (Misdirected Request), before anything else looks at it: a page on
-// another site that points its own name at this machine (DNS rebinding)
-// reaches nothing, whatever credentials the browser holds. nginx refuses
+// (Misdirected Request), before the cross-origin check and any handler
+// run: a page on another site that points its own name at this machine
+// (DNS rebinding) reaches nothing, whatever credentials the browser holds. nginx refuses
 // such requests first; this is the replicas' own line of defence.
 func WithAllowedHosts(l HostAllowlist, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
