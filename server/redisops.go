@@ -26,38 +26,31 @@ import (
 // hang until nginx gives up on the replica. The request's context bounds
 // every command too (ContextTimeoutEnabled; see web's storeBudget).
 func newRedisClient(cfg config) redis.UniversalClient {
-	readTimeout := max(500*time.Millisecond, cfg.RedisAckTimeout+200*time.Millisecond)
-	if len(cfg.RedisSentinels) > 0 {
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:    cfg.RedisMasterName,
-			SentinelAddrs: cfg.RedisSentinels,
-			Username:      cfg.RedisUsername,
-			Password:      cfg.RedisPassword,
-			DialTimeout:   250 * time.Millisecond,
-			ReadTimeout:   readTimeout,
-			WriteTimeout:  500 * time.Millisecond,
-			PoolTimeout:   time.Second,
-			// One retry: after a failover the first command may meet a
-			// connection to the old primary.
-			MaxRetries:            1,
-			DialerRetries:         1,
-			ContextTimeoutEnabled: true,
-		})
-	}
-	return redis.NewClient(&redis.Options{
-		Addr:         cfg.RedisAddr,
-		Username:     cfg.RedisUsername,
-		Password:     cfg.RedisPassword,
-		DialTimeout:  500 * time.Millisecond,
-		ReadTimeout:  readTimeout,
+	opts := &redis.UniversalOptions{
+		// With MasterName, Addrs are the Sentinels and go-redis builds a
+		// failover client; without, Addrs is the one server.
+		Addrs:       []string{cfg.RedisAddr},
+		Username:    cfg.RedisUsername,
+		Password:    cfg.RedisPassword,
+		DialTimeout: 500 * time.Millisecond,
+		// WAIT's own timeout must end before the read does.
+		ReadTimeout:  max(500*time.Millisecond, cfg.RedisAckTimeout+200*time.Millisecond),
 		WriteTimeout: 500 * time.Millisecond,
 		PoolTimeout:  time.Second,
-		MaxRetries:   1,
+		// One retry: after a failover the first command may meet a
+		// connection to the old primary.
+		MaxRetries: 1,
 		// One dial attempt per command: a down Redis must not cost
 		// several dial timeouts per request.
 		DialerRetries:         1,
 		ContextTimeoutEnabled: true,
-	})
+	}
+	if len(cfg.RedisSentinels) > 0 {
+		opts.Addrs, opts.MasterName = cfg.RedisSentinels, cfg.RedisMasterName
+		// A dead primary's address answers nothing: give up on it sooner.
+		opts.DialTimeout = 250 * time.Millisecond
+	}
+	return redis.NewUniversalClient(opts)
 }
 
 // redisOps is the admin page's view of the session store and its
