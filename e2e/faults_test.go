@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 )
@@ -39,13 +38,6 @@ var outsideFaults = []outsideFault{
 	}},
 }
 
-// timedRequest is one request of a load run, for the fault's measures.
-type timedRequest struct {
-	sent, answered time.Time
-	ok             bool
-	failure        string
-}
-
 // TestReplicaOutsideFaults: shoppers in redis and jwt mode read and add
 // (with idempotency keys) through nginx while the replica that served one
 // of them is broken from outside its container, each way a person can:
@@ -60,69 +52,14 @@ func TestReplicaOutsideFaults(t *testing.T) {
 	for _, f := range outsideFaults {
 		t.Run(f.name, func(t *testing.T) {
 			t.Cleanup(func() { waitStackHealthy(t) })
-			loadModes := []string{"redis", "jwt", "redis", "jwt"}
-			logs := make([][]timedRequest, len(loadModes))
-			carts := make([]cartBody, len(loadModes))
-			adds := make([]int, len(loadModes))
-			errs := make([]error, len(loadModes))
-			shoppers := make([]*shopper, len(loadModes))
-			stop := make(chan struct{})
-			endLoad := sync.OnceFunc(func() { close(stop) })
-			var load sync.WaitGroup
-			defer load.Wait()
-			defer endLoad()
-			var mu sync.Mutex
-			answered := 0
-			for i, mode := range loadModes {
-				s := newShopper(t, mode)
-				shoppers[i] = s
-				load.Go(func() {
-					deadline := time.After(60 * time.Second)
-				loop:
-					for n := 0; n < 2000; n++ { // at most 500 adds: 50 per line
-						select {
-						case <-stop:
-							break loop
-						case <-deadline:
-							break loop
-						default:
-						}
-						method, path, body := "GET", "/api/cart", ""
-						if n%4 == 0 {
-							method, path, body = "POST", "/api/cart/items", fmt.Sprintf(`{"product_id":"p%d"}`, 1+(n/4)%10)
-						}
-						r := timedRequest{sent: time.Now()}
-						status, err := s.try(method, path, body, fmt.Sprintf("outside-%s-%d-%d", f.name, i, n))
-						r.answered = time.Now()
-						switch {
-						case err != nil:
-							r.failure = err.Error()
-						case status != 200:
-							r.failure = fmt.Sprintf("%s %s answered %d", method, path, status)
-						default:
-							r.ok = true
-							if method == "POST" {
-								adds[i]++
-							}
-						}
-						logs[i] = append(logs[i], r)
-						mu.Lock()
-						answered++
-						mu.Unlock()
-						// Paced: about 25 requests a second per shopper.
-						time.Sleep(40 * time.Millisecond)
-					}
-					_, carts[i], errs[i] = s.fetch("GET", "/api/cart", "")
-				})
-			}
-			waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return answered >= 100
-			})
+			// About 25 requests a second per shopper; at most 500 adds: 50
+			// per line.
+			load := startShopLoad(t, []string{"redis", "jwt", "redis", "jwt"}, 2000, 40*time.Millisecond)
+			defer load.end()
+			waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool { return load.answered.Load() >= 100 })
 			// The victim serves the first shopper: the replica of its
 			// latest answer.
-			victim := shoppers[0].lastReplica()
+			victim := load.runs[0].shopper.lastReplica()
 			pinned := pinnedShopper(t, victim)
 			fillCart(t, pinned)
 
@@ -137,43 +74,44 @@ func TestReplicaOutsideFaults(t *testing.T) {
 				t.Errorf("sticky browser pinned to %s after %s: %d, cart %s on %s, session %q; want 200, an empty cart on another replica, session lost",
 					victim, f.command, status, describeCart(c), pinned.lastReplica(), c.Event)
 			}
-			endLoad()
-			load.Wait()
+			load.end()
 			mend()
 
 			var failures []string
 			var slow []string
 			var longest time.Duration
 			var firstAnswers []string
-			for i := range loadModes {
-				if errs[i] != nil {
-					t.Errorf("%s shopper %d, reading its cart at the end: %v", loadModes[i], i, errs[i])
+			requests := 0
+			for i, r := range load.runs {
+				if r.err != nil {
+					t.Errorf("%s shopper %d, reading its cart at the end: %v", r.mode, i, r.err)
 				}
-				if carts[i].Count != adds[i] {
-					t.Errorf("%s shopper %d: %d adds answered, cart holds %d", loadModes[i], i, adds[i], carts[i].Count)
+				if r.cart.Count != r.adds {
+					t.Errorf("%s shopper %d: %d adds answered, cart holds %d", r.mode, i, r.adds, r.cart.Count)
 				}
+				requests += len(r.log)
 				first := time.Duration(-1)
-				for _, r := range logs[i] {
-					took := r.answered.Sub(r.sent)
-					if r.failure != "" {
-						failures = append(failures, fmt.Sprintf("%s +%.2fs: %s", loadModes[i], r.sent.Sub(faultAt).Seconds(), r.failure))
+				for _, q := range r.log {
+					took := q.answered.Sub(q.sent)
+					if q.failure != "" {
+						failures = append(failures, fmt.Sprintf("%s +%.2fs: %s", r.mode, q.sent.Sub(faultAt).Seconds(), q.failure))
 					}
-					if r.answered.Before(faultAt) {
+					if q.answered.Before(faultAt) {
 						continue
 					}
 					longest = max(longest, took)
 					if took > time.Second {
-						slow = append(slow, fmt.Sprintf("+%.1fs %.2fs", r.sent.Sub(faultAt).Seconds(), took.Seconds()))
+						slow = append(slow, fmt.Sprintf("+%.1fs %.2fs", q.sent.Sub(faultAt).Seconds(), took.Seconds()))
 					}
-					if first < 0 && r.ok {
-						first = r.answered.Sub(faultAt)
+					if first < 0 && q.status == 200 {
+						first = q.answered.Sub(faultAt)
 					}
 				}
 				firstAnswers = append(firstAnswers, fmt.Sprintf("%.2fs", first.Seconds()))
 			}
 			sort.Strings(slow)
 			t.Logf("%s of %s (took %.1fs): %d requests in all, %d failed; longest wait after the fault %.2fs; %d waited over 1 s %v; first answer after the fault, per shopper: %v",
-				f.command, victim, applied.Seconds(), count(logs), len(failures), longest.Seconds(), len(slow), slow, firstAnswers)
+				f.command, victim, applied.Seconds(), requests, len(failures), longest.Seconds(), len(slow), slow, firstAnswers)
 			if len(failures) > 0 {
 				t.Errorf("%d requests failed after %s of %s: %v", len(failures), f.command, victim, failures[:min(len(failures), 10)])
 			}
@@ -202,12 +140,4 @@ func pinnedShopper(t *testing.T, replica string) *shopper {
 	}
 	t.Fatalf("no sticky browser was pinned to %s in 30 tries", replica)
 	return nil
-}
-
-func count(logs [][]timedRequest) int {
-	n := 0
-	for _, l := range logs {
-		n += len(l)
-	}
-	return n
 }

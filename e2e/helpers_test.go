@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -414,4 +416,86 @@ func replaceBetweenMarkers(path, name, table string) error {
 	}
 	out := markers.ReplaceAllLiteral(b, []byte("<!-- "+name+":begin -->\n"+table+"<!-- "+name+":end -->"))
 	return os.WriteFile(path, out, 0o644)
+}
+
+// shopLoad is shoppers that read their carts and add (every fourth
+// request, with an idempotency key, so nginx may retry it) through lb
+// until it ends, for at most 60 s and maxRequests requests each: the load
+// under which a fault must cost no client an error.
+type shopLoad struct {
+	runs     []*loadRun
+	answered atomic.Int64 // requests answered 200, all shoppers
+	stop     chan struct{}
+	done     sync.WaitGroup
+	end      func()
+}
+
+// loadRun is one shopper's part of a shopLoad; read it after end.
+type loadRun struct {
+	mode    string
+	shopper *shopper
+	log     []timedRequest
+	adds    int      // adds answered 200
+	cart    cartBody // read once the load ended
+	err     error    // of that read
+}
+
+// timedRequest is one request of a load.
+type timedRequest struct {
+	sent, answered time.Time
+	status         int // 0: no answer (failure says why)
+	failure        string
+}
+
+// startShopLoad starts one shopper per mode, each pausing pace between
+// requests. The test must call end (a defer is enough): it stops the
+// shoppers and waits until each has read its cart.
+func startShopLoad(t *testing.T, modes []string, maxRequests int, pace time.Duration) *shopLoad {
+	t.Helper()
+	l := &shopLoad{stop: make(chan struct{})}
+	stop := sync.OnceFunc(func() { close(l.stop) })
+	l.end = func() { stop(); l.done.Wait() }
+	for _, mode := range modes {
+		r := &loadRun{mode: mode, shopper: newShopper(t, mode)}
+		l.runs = append(l.runs, r)
+		l.done.Go(func() {
+			s := r.shopper
+			deadline := time.After(60 * time.Second)
+		loop:
+			for n := 0; n < maxRequests; n++ {
+				select {
+				case <-l.stop:
+					break loop
+				case <-deadline:
+					break loop
+				default:
+				}
+				method, path, body := "GET", "/api/cart", ""
+				if n%4 == 0 {
+					// Rotate products: a line holds at most 99.
+					method, path, body = "POST", "/api/cart/items", fmt.Sprintf(`{"product_id":"p%d"}`, 1+(n/4)%10)
+				}
+				q := timedRequest{sent: time.Now()}
+				status, err := s.try(method, path, body, fmt.Sprintf("load-%p-%d", s, n))
+				q.answered, q.status = time.Now(), status
+				switch {
+				case err != nil:
+					q.status, q.failure = 0, err.Error()
+				case status != 200:
+					q.failure = fmt.Sprintf("%s %s answered %d", method, path, status)
+				default:
+					l.answered.Add(1)
+					if method == "POST" {
+						r.adds++
+					}
+				}
+				r.log = append(r.log, q)
+				if pace > 0 {
+					time.Sleep(pace)
+				}
+			}
+			_, r.cart, r.err = s.fetch("GET", "/api/cart", "")
+		})
+	}
+	return l
 }

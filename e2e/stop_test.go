@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -24,63 +22,10 @@ func (c loadCounts) String() string {
 func TestReplicaGracefulStop(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
-	type result struct {
-		mode   string
-		counts loadCounts
-		adds   int
-		cart   cartBody
-		err    error // of the cart's read at the end
-	}
-	loadModes := []string{"redis", "jwt", "redis", "jwt"}
-	results := make(chan result, len(loadModes))
-	stop := make(chan struct{})
-	endLoad := sync.OnceFunc(func() { close(stop) })
-	var load sync.WaitGroup
+	load := startShopLoad(t, []string{"redis", "jwt", "redis", "jwt"}, 3600, 0) // at most 900 adds: 90 per line
 	// However the test ends, the load ends with it, before the cleanup
 	// looks at the stack.
-	defer load.Wait()
-	defer endLoad()
-	var answered atomic.Int64
-	for _, mode := range loadModes {
-		s := newShopper(t, mode)
-		load.Go(func() {
-			r := result{mode: mode}
-			// Until the fault is over, bounded in count and time.
-			deadline := time.After(60 * time.Second)
-		loop:
-			for i := 0; i < 3600; i++ { // at most 900 adds: 90 per line
-				select {
-				case <-stop:
-					break loop
-				case <-deadline:
-					break loop
-				default:
-				}
-				method, path, body := "GET", "/api/cart", ""
-				if i%4 == 0 {
-					// Rotate products: a line holds at most 99.
-					method, path, body = "POST", "/api/cart/items", fmt.Sprintf(`{"product_id":"p%d"}`, 1+(i/4)%10)
-				}
-				status, err := s.try(method, path, body, fmt.Sprintf("graceful-%p-%d", s, i))
-				switch {
-				case err != nil:
-					r.counts.transport++
-				case status >= 500:
-					r.counts.errors5xx++
-				case status == 200:
-					r.counts.ok++
-					answered.Add(1)
-					if method == "POST" {
-						r.adds++
-					}
-				default:
-					r.counts.other++
-				}
-			}
-			_, r.cart, r.err = s.fetch("GET", "/api/cart", "")
-			results <- r
-		})
-	}
+	defer load.end()
 	// A sticky browser pinned to the second replica, with a cart there.
 	victim := replicas(t)[1]
 	var pinned *shopper
@@ -97,7 +42,7 @@ func TestReplicaGracefulStop(t *testing.T) {
 	fillCart(t, pinned)
 
 	// The fault comes while the load runs.
-	waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool { return answered.Load() >= 200 })
+	waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool { return load.answered.Load() >= 200 })
 	stopped := time.Now()
 	stopContainer(t, victim, 15*time.Second)
 	t.Logf("%s stopped gracefully in %.1fs", victim, time.Since(stopped).Seconds())
@@ -117,15 +62,27 @@ func TestReplicaGracefulStop(t *testing.T) {
 	startContainer(t, victim)
 	back := waitServing(t, victim, 30*time.Second)
 	t.Logf("%s started again and served after %.1fs", victim, back.Seconds())
-	endLoad()
-	for range loadModes {
-		r := <-results
+	load.end()
+	for _, r := range load.runs {
+		var counts loadCounts
+		for _, q := range r.log {
+			switch {
+			case q.status == 0:
+				counts.transport++
+			case q.status >= 500:
+				counts.errors5xx++
+			case q.status == 200:
+				counts.ok++
+			default:
+				counts.other++
+			}
+		}
 		if r.err != nil {
 			t.Errorf("%s shopper, reading its cart at the end: %v", r.mode, r.err)
 		}
-		t.Logf("%s shopper: %s; %d adds answered, cart holds %d", r.mode, r.counts, r.adds, r.cart.Count)
-		if r.counts.errors5xx+r.counts.transport+r.counts.other > 0 {
-			t.Errorf("%s shopper saw errors during a graceful stop: %s", r.mode, r.counts)
+		t.Logf("%s shopper: %s; %d adds answered, cart holds %d", r.mode, counts, r.adds, r.cart.Count)
+		if counts.errors5xx+counts.transport+counts.other > 0 {
+			t.Errorf("%s shopper saw errors during a graceful stop: %s", r.mode, counts)
 		}
 		if r.cart.Count != r.adds {
 			t.Errorf("%s shopper: %d adds answered, cart holds %d", r.mode, r.adds, r.cart.Count)
