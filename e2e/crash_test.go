@@ -128,8 +128,8 @@ func TestAdminShowsACrashedReplica(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
 	victim := replicas(t)[2]
-	if status := adminDo(t, "POST", "/api/admin/replicas/"+victim+"/crash", "", false, nil); status != 401 {
-		t.Fatalf("crash without credentials = %d, want 401", status)
+	if status := adminDo(t, "POST", "/api/admin/replicas/"+victim+"/crash", "", false, nil); status != 404 {
+		t.Fatalf("crash without credentials = %d, want 404 (the answer to a wrong password and to an unknown replica)", status)
 	}
 	if status := adminDo(t, "POST", "/api/admin/replicas/"+victim+"/crash", "", true, nil); status != 202 {
 		t.Fatalf("crash %s = %d, want 202", victim, status)

@@ -216,13 +216,12 @@ func stopContainer(t *testing.T, name string, grace time.Duration) {
 	})
 }
 
-// The compose file's default admin credentials (README).
-const (
-	adminUser     = "admin"
-	adminPassword = "ZuFP0qsAVgUO-aXm"
-	// redisOpsPassword is the Redis user ops's (SHUTDOWN, CLIENT KILL).
-	redisOpsPassword = "y7Qm2VfR0pLxT9cWbN4s"
-)
+// adminUser is the compose file's admin user name.
+const adminUser = "admin"
+
+// adminPassword is the shared stack's admin password, generated on its
+// first start: startStack reads it with the README's command.
+var adminPassword string
 
 // pauseContainer freezes the service's container (the cgroup freezer):
 // its process runs no more, yet the kernel still accepts connections for

@@ -273,7 +273,9 @@ func lagReplicas(t *testing.T, primary string, replicas []string) {
 	for _, r := range replicas {
 		pauseContainer(t, r)
 	}
-	code, out, err := service(t, primary).Exec(t.Context(), []string{"redis-cli", "--no-auth-warning", "--user", "ops", "--pass", redisOpsPassword, "CLIENT", "KILL", "TYPE", "replica"})
+	// The ops user's password is in the node's /secrets, generated on
+	// the stack's first start.
+	code, out, err := service(t, primary).Exec(t.Context(), []string{"sh", "-c", `REDISCLI_AUTH="$(cat /secrets/redis_ops_password)" redis-cli --no-auth-warning --user ops CLIENT KILL TYPE replica`})
 	if err != nil || code != 0 {
 		b, _ := io.ReadAll(out)
 		t.Fatalf("CLIENT KILL TYPE replica on %s: %d %v %s", primary, code, err, b)

@@ -1,12 +1,20 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/jwtstore"
 )
 
 // TestDNSRebindingIsRefused: a web page that points its own name at this
@@ -87,9 +95,10 @@ func TestRedisAppUserRunsOnlyWhatTheAppNeeds(t *testing.T) {
 	primary := waitRedisSettled(t)
 	run := func(args string) string {
 		t.Helper()
-		// The node's environment has the app user's name and password
-		// (REDIS_USERNAME, REDISCLI_AUTH), as its healthcheck uses them.
-		_, out, err := service(t, primary).Exec(t.Context(), []string{"sh", "-c", `redis-cli --no-auth-warning --user "$REDIS_USERNAME" ` + args})
+		// The app user's name is in the node's environment, its password
+		// in /secrets (generated on the stack's first start), as the
+		// healthcheck reads them.
+		_, out, err := service(t, primary).Exec(t.Context(), []string{"sh", "-c", `REDISCLI_AUTH="$(cat /secrets/redis_app_password)" redis-cli --no-auth-warning --user "$REDIS_APP_USERNAME" ` + args})
 		if err != nil {
 			t.Fatalf("redis-cli %s: %v", args, err)
 		}
@@ -106,5 +115,218 @@ func TestRedisAppUserRunsOnlyWhatTheAppNeeds(t *testing.T) {
 	}
 	if out := run("SET session:acl-probe 1 EX 10"); !strings.Contains(out, "OK") {
 		t.Errorf("the app user could not SET a session key: %q", strings.TrimSpace(out))
+	}
+}
+
+// The values compose.yaml once carried as defaults, printed in the README
+// and so known to anyone (issue 12, finding 2).
+const (
+	publishedAdminPassword = "ZuFP0qsAVgUO-aXm"
+	publishedJWTKey        = "wWoWsy4Tdcxlp0RZmDjAW8ayKNZSUfgc9i3S3oAvMlE="
+)
+
+// asClient returns a header that makes nginx see the request as coming
+// from addr (it trusts X-Forwarded-For from Docker's networks), so a test
+// that trips a per-address limit trips it for that address alone.
+func asClient(addr string) map[string]string { return map[string]string{"X-Forwarded-For": addr} }
+
+// lbDo sends one request through lb with the given headers and returns
+// the answer with its body read.
+func lbDo(t *testing.T, method, path, body string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, stack.lbURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestPublishedSecretsDoNotWork (finding 2): the stack generated its own
+// secrets on its first start, so a token for usr=admin signed with the
+// key compose.yaml used to publish is rejected, and so is the admin
+// password it used to publish. The admin password comes from the
+// README's one command (startStack ran it), and a second run of the
+// secrets service keeps every secret.
+func TestPublishedSecretsDoNotWork(t *testing.T) {
+	needStack(t)
+	secret, _ := base64.StdEncoding.DecodeString(publishedJWTKey)
+	forger, err := jwtstore.New(jwtstore.Options{Keys: []session.Key{{ID: "j1", Secret: secret}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	token, err := forger.Sign(jwtstore.Claims{
+		RegisteredClaims: gojwt.RegisteredClaims{Issuer: "session-demo", Audience: gojwt.ClaimStrings{"cart"},
+			ExpiresAt: gojwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: gojwt.NewNumericDate(now), ID: "forged-admin-token"},
+		User: "admin", Started: now.Unix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		resp, body := lbDo(t, "GET", "/api/cart", "", map[string]string{"Cookie": "mode=jwt; jwt_session=" + token})
+		if resp.StatusCode != 400 || strings.Contains(body, `"user":"admin"`) {
+			t.Errorf("a usr=admin token signed with the published key = %d %s, want 400", resp.StatusCode, body)
+		}
+	}
+	resp, body := lbDo(t, "POST", "/api/admin/replicas/"+replicas(t)[0]+"/hang", `{"seconds":5}`,
+		map[string]string{"Authorization": basicAuth(adminUser, publishedAdminPassword), "Content-Type": "application/json", "X-Forwarded-For": "203.0.113.20"})
+	if resp.StatusCode != 404 {
+		t.Errorf("a control with the published admin password = %d %s, want 404", resp.StatusCode, body)
+	}
+	if adminPassword == publishedAdminPassword || len(adminPassword) < 20 {
+		t.Errorf("the stack's admin password is %d characters or the published one", len(adminPassword))
+	}
+
+	// `docker compose up` again runs the secrets service again: it keeps
+	// what it wrote, and the replicas' admin password is the same.
+	out, err := stack.up.compose(t.Context(), "up", "-d", "--no-recreate", "secrets")
+	if err != nil {
+		t.Fatalf("compose up secrets: %v\n%s", err, out)
+	}
+	logs, _ := stack.up.compose(t.Context(), "logs", "--no-log-prefix", "secrets")
+	if !strings.Contains(string(logs), "0 generated, 8 kept") {
+		t.Errorf("the secrets service's second run:\n%s\nwant 0 generated, 8 kept", logs)
+	}
+	again, err := stack.up.compose(t.Context(), "exec", "-T", "app", "/app/server", "admin-password")
+	if err != nil || strings.TrimSpace(string(again)) != adminPassword {
+		t.Errorf("the admin password changed after the secrets service ran again (%v)", err)
+	}
+}
+
+func basicAuth(user, password string) string {
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(user, password)
+	return req.Header.Get("Authorization")
+}
+
+// TestAdminPasswordGuessingIsThrottled (finding 4), through nginx: 40
+// parallel guesses from one address get no 2xx, nginx's limit_req turns
+// most away with a 429 and each replica checks at most one password in
+// the burst (the rest wait: 429). A wrong password and the right one on
+// an unknown replica get the same answer. Another address is not held up.
+func TestAdminPasswordGuessingIsThrottled(t *testing.T) {
+	needStack(t)
+	victim := replicas(t)[0]
+	statuses := map[int]int{}
+	checked := 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			h := asClient("203.0.113.30")
+			h["Authorization"] = basicAuth(adminUser, fmt.Sprintf("guess-%02d", i))
+			h["Content-Type"] = "application/json"
+			resp, body := lbDo(t, "POST", "/api/admin/replicas/"+victim+"/hang", `{"seconds":5}`, h)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == 404 && strings.Contains(body, "not signed in") {
+				checked++
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("40 parallel guesses through nginx: %v (%d passwords checked)", statuses, checked)
+	if statuses[429] < 37 || checked > 3 || statuses[404] != checked || statuses[202] != 0 {
+		t.Errorf("40 parallel guesses: %v, %d checked; want at least 37 429s and at most one password checked per replica", statuses, checked)
+	}
+	if replicaHung(t, victim) {
+		t.Errorf("%s hangs after 40 wrong passwords", victim)
+	}
+	wrong := asClient("203.0.113.31")
+	wrong["Authorization"] = basicAuth(adminUser, "not-the-password")
+	_, wrongBody := lbDo(t, "POST", "/api/admin/replicas/"+victim+"/hang", `{"seconds":1}`, wrong)
+	right := asClient("203.0.113.32")
+	right["Authorization"] = basicAuth(adminUser, adminPassword)
+	resp, unknownBody := lbDo(t, "POST", "/api/admin/replicas/app-99/hang", `{"seconds":1}`, right)
+	if resp.StatusCode != 404 || unknownBody != wrongBody {
+		t.Errorf("the right password on an unknown replica = %d %q; a wrong password got %q: want the same answer", resp.StatusCode, unknownBody, wrongBody)
+	}
+	// The sign-in form: nginx allows 2 a second with a burst of 5.
+	statuses = map[int]int{}
+	for i := range 12 {
+		h := asClient("203.0.113.33")
+		h["Content-Type"] = "application/x-www-form-urlencoded"
+		resp, _ := lbDo(t, "POST", "/admin/login", fmt.Sprintf("user=admin&password=guess-%d", i), h)
+		statuses[resp.StatusCode]++
+	}
+	if statuses[429] < 6 || statuses[303] != 0 {
+		t.Errorf("12 sign-ins at once: %v, want at least 6 turned away with 429", statuses)
+	}
+}
+
+// replicaHung reports whether the admin status shows the replica hanging.
+func replicaHung(t *testing.T, name string) bool {
+	var st struct {
+		Replicas []struct {
+			Name    string `json:"name"`
+			HungFor int    `json:"hung_for"`
+		} `json:"replicas"`
+	}
+	adminDo(t, "GET", "/api/admin/status", "", false, &st)
+	for _, r := range st.Replicas {
+		if r.Name == name {
+			return r.HungFor > 0
+		}
+	}
+	return false
+}
+
+// TestAdminSignOutEndsTheSessionEverywhere (finding 5), through nginx: a
+// cookie replayed after its sign-out is refused by every replica, and
+// HTTP Basic from a browser is refused, so no credentials a browser kept
+// outlive a sign-out.
+func TestAdminSignOutEndsTheSessionEverywhere(t *testing.T) {
+	needStack(t)
+	h := asClient("203.0.113.40")
+	h["Content-Type"] = "application/x-www-form-urlencoded"
+	resp, _ := lbDo(t, "POST", "/admin/login", "user=admin&password="+url.QueryEscape(adminPassword), h)
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "admin_auth" {
+			cookie = c.Value
+		}
+	}
+	if resp.StatusCode != 303 || cookie == "" {
+		t.Fatalf("sign-in through nginx = %d, cookie %q", resp.StatusCode, cookie)
+	}
+	withCookie := map[string]string{"Cookie": "admin_auth=" + cookie}
+	// Signed in on every replica nginx sends the page to.
+	signedInOn := func() (yes, no map[string]bool) {
+		yes, no = map[string]bool{}, map[string]bool{}
+		for range 9 {
+			resp, page := lbDo(t, "GET", "/admin", "", withCookie)
+			if strings.Contains(page, "Sign out of admin") {
+				yes[resp.Header.Get("X-Replica")] = true
+			} else {
+				no[resp.Header.Get("X-Replica")] = true
+			}
+		}
+		return yes, no
+	}
+	if yes, no := signedInOn(); len(no) != 0 || len(yes) < 2 {
+		t.Fatalf("before sign-out: signed in on %v, not on %v", yes, no)
+	}
+	resp, _ = lbDo(t, "POST", "/admin/logout", "", withCookie)
+	if resp.StatusCode != 303 {
+		t.Fatalf("sign-out = %d", resp.StatusCode)
+	}
+	if yes, no := signedInOn(); len(yes) != 0 || len(no) < 2 {
+		t.Errorf("the cookie replayed after sign-out: still signed in on %v (refused on %v)", yes, no)
+	}
+	browser := map[string]string{"Authorization": basicAuth(adminUser, adminPassword), "Sec-Fetch-Site": "same-origin", "Content-Type": "application/json"}
+	if resp, body := lbDo(t, "POST", "/api/admin/replicas/app-99/hang", `{"seconds":1}`, browser); resp.StatusCode != 404 || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("HTTP Basic from a browser = %d %s (WWW-Authenticate %q), want 404 and no prompt", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
 	}
 }

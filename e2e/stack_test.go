@@ -135,6 +135,13 @@ func startStack() (down func()) {
 		return down
 	}
 	stack.lbURL, stack.lb2URL, stack.up = up.urls[0], up.urls[1], up
+	// The README's one command for the generated admin password.
+	out, err := up.compose(ctx, "exec", "-T", "app", "/app/server", "admin-password")
+	if err != nil {
+		stack.err = fmt.Errorf("docker compose exec app /app/server admin-password: %w: %s", err, out)
+		return down
+	}
+	adminPassword = strings.TrimSpace(string(out))
 	return down
 }
 

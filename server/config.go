@@ -67,11 +67,21 @@ type config struct {
 	// SHUTDOWN, for the admin's "restart Redis"; empty turns it off.
 	RedisOpsUsername string
 	RedisOpsPassword string
+	// InternalKey signs the calls between replicas (INTERNAL_KEY): its own
+	// random key, shared by the replicas, never derived from a password.
+	// Empty turns the controls between replicas off.
+	InternalKey string
+	// SecretsDir is where the generated secrets are (SECRETS_DIR, the
+	// volume compose's secrets service writes); a secret set in the
+	// environment wins over its file.
+	SecretsDir string
 }
 
 // loadConfig reads the configuration. Every variable has a default except
-// the keys, which must be set: a demo default for secrets would end up in
-// production. Secrets are never logged or echoed in errors.
+// the secrets: the keys must be set, in the environment or in SECRETS_DIR,
+// and no secret may be a value this project ever published (a demo
+// default ends up in production). Secrets are never logged or echoed in
+// errors.
 func loadConfig(getenv func(string) string) (config, error) {
 	get := func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -80,12 +90,29 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return def
 	}
 	var errs []error
+	secretsDir := strings.TrimSpace(getenv("SECRETS_DIR"))
+	secrets := map[string]string{}
+	for _, gs := range generatedSecrets {
+		v := strings.TrimSpace(getenv(gs.Env))
+		if v == "" {
+			var err error
+			if v, err = readSecret(secretsDir, gs.File); err != nil {
+				errs = append(errs, fmt.Errorf("%s is not set and %w", gs.Env, err))
+			}
+		}
+		if isPublicSecret(v) {
+			errs = append(errs, fmt.Errorf("%s is a value this project once published as a demo default, so anyone can know it: unset it (compose then generates one on first start) or set your own", gs.Env))
+		}
+		secrets[gs.Env] = v
+	}
 	c := config{
 		Replica:       get("REPLICA_NAME", ""),
 		HTTPAddr:      get("HTTP_ADDR", ":8080"),
 		RedisAddr:     get("REDIS_ADDR", "localhost:6379"),
 		RedisUsername: get("REDIS_USERNAME", ""),
-		RedisPassword: getenv("REDIS_PASSWORD"),
+		RedisPassword: secrets["REDIS_PASSWORD"],
+		InternalKey:   secrets["INTERNAL_KEY"],
+		SecretsDir:    secretsDir,
 	}
 	if c.Replica != "" && !session.ValidReplicaName(c.Replica) {
 		errs = append(errs, fmt.Errorf("REPLICA_NAME=%q: want 1 to 32 lower-case letters, digits, '-' or '_'", c.Replica))
@@ -117,7 +144,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", getenv("LOG_LEVEL")))
 	}
 	c.AdminUser = get("ADMIN_USER", "admin")
-	c.AdminPassword = getenv("ADMIN_PASSWORD")
+	c.AdminPassword = secrets["ADMIN_PASSWORD"]
 	c.RedisSentinels = splitList(getenv("REDIS_SENTINELS"))
 	for _, hp := range c.RedisSentinels {
 		if host, port, err := net.SplitHostPort(hp); err != nil || host == "" || port == "" {
@@ -139,7 +166,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.RedisAckTimeout = duration("REDIS_ACK_TIMEOUT", "500ms")
 	c.RedisOpsUsername = get("REDIS_OPS_USERNAME", "ops")
-	c.RedisOpsPassword = getenv("REDIS_OPS_PASSWORD")
+	c.RedisOpsPassword = secrets["REDIS_OPS_PASSWORD"]
 	c.Peers = map[string]string{}
 	// PEERS lists host:port (the host names the replica) or name=host:port.
 	for _, item := range splitList(getenv("PEERS")) {
@@ -198,10 +225,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.AllowedHosts = append(c.AllowedHosts, h)
 	}
 	var err error
-	if c.EncryptionKeys, err = parseKeys("SESSION_ENCRYPTION_KEYS", getenv("SESSION_ENCRYPTION_KEYS"), 32, 32); err != nil {
+	if c.EncryptionKeys, err = parseKeys("SESSION_ENCRYPTION_KEYS", secrets["SESSION_ENCRYPTION_KEYS"], 32, 32); err != nil {
 		errs = append(errs, err)
 	}
-	if c.JWTKeys, err = parseKeys("JWT_SIGNING_KEYS", getenv("JWT_SIGNING_KEYS"), 32, 1024); err != nil {
+	if c.JWTKeys, err = parseKeys("JWT_SIGNING_KEYS", secrets["JWT_SIGNING_KEYS"], 32, 1024); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)

@@ -6,6 +6,9 @@
 // "server healthcheck" probes a running replica's /healthz and exits 0 or
 // 1, for container health checks in images without a shell. "server
 // crash" SIGKILLs the replica in the same container (see crash.go).
+// "server secrets init DIR" generates the stack's secrets on its first
+// start (see secrets.go), and "server admin-password" prints the admin
+// password the replica uses.
 package main
 
 import (
@@ -42,6 +45,12 @@ func main() {
 // run starts the replica and blocks until ctx is done and the server has
 // shut down. Tests call it with their own getenv and a context they cancel.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 && args[1] == "secrets" {
+		if len(args) != 4 || args[2] != "init" {
+			return errors.New("usage: server secrets init DIR")
+		}
+		return initSecrets(args[3], stdout)
+	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
@@ -52,8 +61,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return healthcheck(cfg.HTTPAddr)
 		case "crash":
 			return crash()
+		case "admin-password":
+			if cfg.AdminPassword == "" {
+				return errors.New("no admin password: ADMIN_PASSWORD is not set and there is no SECRETS_DIR")
+			}
+			_, err := fmt.Fprintln(stdout, cfg.AdminPassword)
+			return err
 		default:
-			return fmt.Errorf("unknown subcommand %q: want none, healthcheck or crash", args[1])
+			return fmt.Errorf("unknown subcommand %q: want none, healthcheck, crash, admin-password or secrets init DIR", args[1])
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
@@ -99,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Admin: admin.Options{
 			User:             cfg.AdminUser,
 			Password:         cfg.AdminPassword,
+			InternalKey:      cfg.InternalKey,
 			Peers:            peers,
 			LoadBalancers:    cfg.LoadBalancers,
 			PingRedis:        func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

@@ -34,6 +34,11 @@ type Options struct {
 	// User and Password guard every control that changes the system. An
 	// empty Password turns the controls off.
 	User, Password string
+	// InternalKey is the replicas' shared key for the calls between them
+	// (package peer), random and separate from the password. An empty key
+	// turns the controls between replicas off, since anyone could then
+	// compute the token.
+	InternalKey string
 	// Peers lists the replicas (this one may be among them): a fixed
 	// peer.Static, or a peer.DNS that follows scaling.
 	Peers peer.Directory
@@ -91,10 +96,14 @@ type App struct {
 	// hungUntil is when a hang asked by the admin ends (Unix nanoseconds).
 	hungUntil atomic.Int64
 	sims      *simulations
-	// streams holds a token per open event stream.
-	streams chan struct{}
+	// streams counts the open event streams.
+	streams streamCounter
 	// started is when this replica started (Options.Started).
 	started time.Time
+	// throttle slows down password guessing; signouts are the admin
+	// sign-ins ended before their cookie expires.
+	throttle *throttle
+	signouts *signouts
 }
 
 // peerTimeout bounds every call to another replica: the admin page must
@@ -113,14 +122,16 @@ func New(o Options) (*App, error) {
 		o.Logger = slog.Default()
 	}
 	a := &App{
-		o:       o,
-		logger:  o.Logger,
-		log:     reqlog.New(o.Replica, o.LogSize),
-		peers:   peer.NewClient(o.Replica, o.Peers, o.Password, peerTimeout),
-		sims:    newSimulations(),
-		streams: make(chan struct{}, maxEventStreams),
-		started: o.Started,
+		o:        o,
+		logger:   o.Logger,
+		log:      reqlog.New(o.Replica, o.LogSize),
+		peers:    peer.NewClient(o.Replica, o.Peers, o.InternalKey, peerTimeout),
+		sims:     newSimulations(),
+		started:  o.Started,
+		throttle: newThrottle(),
+		signouts: newSignouts(),
 	}
+	go a.learnSignouts()
 	if a.started.IsZero() {
 		a.started = time.Now()
 	}

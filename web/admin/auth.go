@@ -2,8 +2,10 @@ package admin
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -18,21 +20,67 @@ import (
 
 // Admin authentication: the credentials from config, checked in constant
 // time, then a signed cookie valid for an hour on every replica (they
-// share the password, so they share the key). HTTP Basic works too, for
-// curl and tests.
+// share the password and the internal key, so they share the MAC key).
+// The hour is enforced here, not only by the browser: a cookie whose
+// expiry lies further out is refused. Each sign-in has its own ID, and a
+// sign-out ends that ID on every replica (signouts.go). HTTP Basic works
+// too, for curl and tests, but not from a browser: the replicas never ask
+// a browser for it (no WWW-Authenticate), and refuse it on a request that
+// carries a browser's Sec-Fetch-Site, so no browser keeps credentials that
+// a sign-out could not end.
+//
+// Every password tried, on the sign-in form or as HTTP Basic, goes
+// through the throttle (throttle.go). And a control answers a caller who
+// is not signed in exactly as it answers a signed-in admin who names a
+// replica or node that does not exist (errNoControl): a guesser cannot
+// try passwords on a harmless, unknown target.
 
 // CookieName is the cookie a successful sign-in sets.
 const CookieName = "admin_auth"
 
 const cookieLife = time.Hour
 
-// failedLoginDelay slows down password guessing.
-const failedLoginDelay = 500 * time.Millisecond
-
-func (a *App) cookieMAC(exp string) string {
-	m := hmac.New(sha256.New, []byte(a.o.Password))
-	m.Write([]byte("sessiondemo admin cookie v1|" + a.o.User + "|" + exp))
+// cookieMAC signs an admin cookie's ID and expiry.
+func (a *App) cookieMAC(id, exp string) string {
+	m := hmac.New(sha256.New, []byte(a.o.InternalKey+"\x00"+a.o.Password))
+	m.Write([]byte("sessiondemo admin cookie v2|" + a.o.User + "|" + id + "|" + exp))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// newCookieValue returns a new sign-in's cookie value, "id.exp.mac".
+func (a *App) newCookieValue(now time.Time) string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	id := base64.RawURLEncoding.EncodeToString(b)
+	exp := strconv.FormatInt(now.Add(cookieLife).Unix(), 10)
+	return id + "." + exp + "." + a.cookieMAC(id, exp)
+}
+
+// adminCookie returns the sign-in the request's cookie carries: its ID
+// and expiry, when the MAC checks out, the expiry is in the future and no
+// more than cookieLife away, and the sign-in was not ended.
+func (a *App) adminCookie(r *http.Request) (id string, exp time.Time, ok bool) {
+	c, err := r.Cookie(CookieName)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	parts := strings.Split(c.Value, ".")
+	if len(parts) != 3 || !hmac.Equal([]byte(parts[2]), []byte(a.cookieMAC(parts[0], parts[1]))) {
+		return "", time.Time{}, false
+	}
+	n, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	exp, now := time.Unix(n, 0), time.Now()
+	// A minute of slack for clocks that differ between replicas.
+	if !now.Before(exp) || exp.After(now.Add(cookieLife+time.Minute)) {
+		return "", time.Time{}, false
+	}
+	if !a.signouts.knowsAll() || a.signouts.ended(parts[0]) {
+		return "", time.Time{}, false
+	}
+	return parts[0], exp, true
 }
 
 // credentialsOK compares in constant time.
@@ -47,62 +95,91 @@ func (a *App) credentialsOK(user, password string) bool {
 	return u&p == 1
 }
 
-// signedIn reports whether r carries the admin credentials or cookie.
+// signedIn reports whether r carries a valid admin cookie, for the page's
+// rendering; it tries no password.
 func (a *App) signedIn(r *http.Request) bool {
 	if a.o.Password == "" {
 		return false
 	}
-	if u, p, ok := r.BasicAuth(); ok {
-		return a.credentialsOK(u, p)
-	}
-	c, err := r.Cookie(CookieName)
-	if err != nil {
-		return false
-	}
-	exp, mac, ok := strings.Cut(c.Value, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(a.cookieMAC(exp))) {
-		return false
-	}
-	n, err := strconv.ParseInt(exp, 10, 64)
-	return err == nil && time.Now().Unix() < n
+	_, _, ok := a.adminCookie(r)
+	return ok
 }
+
+// fromBrowser reports whether a browser sent r: browsers add Sec-Fetch-Site
+// to every request to a secure context, localhost included.
+func fromBrowser(r *http.Request) bool { return r.Header.Get("Sec-Fetch-Site") != "" }
 
 var errControlsOff = &httpx.Error{Status: http.StatusForbidden, Title: "Controls are off", Message: "The admin controls are off on this replica: ADMIN_PASSWORD is not set."}
 
-// requireAdmin answers 401 (or 403 with controls off) unless signed in.
+// errNoControl is the answer to a control for a caller who is not signed
+// in, and for a signed-in admin who names a replica or Redis node that
+// does not exist: the same status and sentence, so that the answer to a
+// password tried on an unknown target does not tell whether it was right.
+var errNoControl = &httpx.Error{Status: http.StatusNotFound, Title: "No such control",
+	Message: "There is no such control, or you are not signed in as the admin: sign in on the admin page, and check the replica's or node's name there."}
+
+// requireAdmin answers errNoControl (or 403 with controls off) unless the
+// request carries the admin cookie or, outside a browser, the admin
+// credentials as HTTP Basic; a password tried goes through the throttle.
 func (a *App) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.o.Password == "" {
 			httpx.WriteError(w, r, a.logger, errControlsOff)
 			return
 		}
-		if !a.signedIn(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="sessiondemo admin", charset="UTF-8"`)
-			httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusUnauthorized, Title: "Sign in first",
-				Message: "This control changes the system: sign in on the admin page with the admin credentials (ADMIN_USER and ADMIN_PASSWORD; the compose defaults are in the README)."})
+		if u, p, ok := r.BasicAuth(); ok && !fromBrowser(r) {
+			if err := a.tryPassword(r, u, p); err != nil {
+				a.writeAuthError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, _, ok := a.adminCookie(r); !ok {
+			httpx.WriteError(w, r, a.logger, errNoControl)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// requirePassword refuses a control between replicas when no admin
-// password is set: the token is then derived from "", which anyone can
-// compute, so only the read-only internal calls stay open.
-func (a *App) requirePassword(next http.Handler) http.Handler {
+// tryPassword checks a user name and password through the throttle: nil
+// when they are the admin's, errNoControl-like errors when not, a 429
+// while the caller must wait.
+func (a *App) tryPassword(r *http.Request, user, password string) error {
+	key := throttleKey(r, user)
+	if wait := a.throttle.wait(key, time.Now()); wait > 0 {
+		return &tooManyTriesError{wait: wait}
+	}
+	if !a.credentialsOK(user, password) {
+		a.throttle.failed(key, time.Now())
+		a.logger.Warn("admin password refused", "request_id", httpx.InfoOf(r).RequestID, "client", httpx.InfoOf(r).ClientAddr)
+		return errNoControl
+	}
+	a.throttle.succeeded(key)
+	return nil
+}
+
+// requireKeys refuses a control between replicas when no admin password
+// or no internal key is set: without a key the token is derived from "",
+// which anyone can compute, so only the read-only internal calls stay
+// open.
+func (a *App) requireKeys(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.o.Password == "" {
-			httpx.WriteError(w, r, a.logger, errControlsOff)
+		if a.o.Password == "" || a.o.InternalKey == "" {
+			httpx.WriteError(w, r, a.logger, errKeysMissing)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+var errKeysMissing = &httpx.Error{Status: http.StatusForbidden, Title: "Controls are off", Message: "The controls between replicas are off on this replica: ADMIN_PASSWORD or INTERNAL_KEY is not set."}
 
 // requireInternal answers 404 to a call without the replicas' shared
 // token, as if the endpoint did not exist.
 func (a *App) requireInternal(next http.Handler) http.Handler {
-	token := peer.Token(a.o.Password)
+	token := peer.Token(a.o.InternalKey)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !peer.Authentic(r, token) {
 			httpx.WriteError(w, r, a.logger, httpx.ErrNotFound(r))
@@ -121,7 +198,7 @@ func (a *App) requireInternal(next http.Handler) http.Handler {
 }
 
 // handleLogin serves POST /admin/login: the admin credentials for a
-// signed cookie.
+// signed cookie with a new sign-in ID.
 func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.ParseForm(w, r); err != nil {
 		httpx.WriteError(w, r, a.logger, err)
@@ -131,22 +208,29 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		a.renderPage(w, r, http.StatusForbidden, "The controls are off: ADMIN_PASSWORD is not set.")
 		return
 	}
-	if !a.credentialsOK(strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")) {
-		a.logger.Warn("admin sign-in refused", "request_id", httpx.InfoOf(r).RequestID)
-		time.Sleep(failedLoginDelay)
+	if err := a.tryPassword(r, strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")); err != nil {
+		if e, ok := err.(*tooManyTriesError); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(e.wait.Seconds())+1))
+			a.renderPage(w, r, http.StatusTooManyRequests, e.Error())
+			return
+		}
 		a.renderPage(w, r, http.StatusForbidden, "That user name and password are not the admin credentials.")
 		return
 	}
-	exp := strconv.FormatInt(time.Now().Add(cookieLife).Unix(), 10)
-	c := session.Cookie(r, CookieName, exp+"."+a.cookieMAC(exp), int(cookieLife/time.Second))
+	c := session.Cookie(r, CookieName, a.newCookieValue(time.Now()), int(cookieLife/time.Second))
 	c.SameSite = http.SameSiteStrictMode
 	http.SetCookie(w, c)
 	a.logger.Info("admin signed in", "request_id", httpx.InfoOf(r).RequestID)
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
-// handleLogout serves POST /admin/logout.
+// handleLogout serves POST /admin/logout: the cookie is deleted, and its
+// sign-in ended on every replica, so a copy of the cookie no longer works.
 func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if id, exp, ok := a.adminCookie(r); ok {
+		a.endSignIn(id, exp)
+		a.logger.Info("admin signed out", "request_id", httpx.InfoOf(r).RequestID)
+	}
 	http.SetCookie(w, session.Expire(r, CookieName))
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }

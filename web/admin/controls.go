@@ -3,7 +3,6 @@ package admin
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sessiondemo/shop/web/internal/httpx"
@@ -29,8 +28,8 @@ func (a *App) forward(w http.ResponseWriter, r *http.Request, path string, body 
 		}
 		msg = out.Message
 	default:
-		err = &httpx.Error{Status: http.StatusNotFound, Title: "No such replica",
-			Message: fmt.Sprintf("There is no replica named %q; the replicas are %s.", httpx.Truncate(name, 20), strings.Join(a.peers.Names(), ", "))}
+		// The same answer as to a wrong password (see errNoControl).
+		err = errNoControl
 	}
 	if err != nil {
 		httpx.WriteError(w, r, a.logger, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sessiondemo/shop/web/internal/httpx"
@@ -22,8 +23,49 @@ const eventInterval = 500 * time.Millisecond
 const maxEventStream = 10 * time.Minute
 
 // maxEventStreams bounds the live views one replica serves at once: each
-// polls every replica twice a second.
-const maxEventStreams = 16
+// polls every replica twice a second. maxEventStreamsPerAddress bounds
+// those of one client address, so one page (or script) that opens many
+// cannot lock every other person out of the live view.
+const (
+	maxEventStreams           = 64
+	maxEventStreamsPerAddress = 4
+)
+
+// streamCounter counts the open event streams, in all and per address.
+type streamCounter struct {
+	mu     sync.Mutex
+	total  int
+	byAddr map[string]int
+}
+
+// open takes a place for a stream from addr; "" when there is one, else
+// the sentence that says why not. The caller closes a place it got.
+func (c *streamCounter) open(addr string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.byAddr[addr] >= maxEventStreamsPerAddress:
+		return fmt.Sprintf("Your address already has %d live views open on this replica; close one (another tab of the admin page) or try again later.", maxEventStreamsPerAddress)
+	case c.total >= maxEventStreams:
+		return fmt.Sprintf("This replica already streams to %d admin pages; close one or try again later.", maxEventStreams)
+	}
+	if c.byAddr == nil {
+		c.byAddr = map[string]int{}
+	}
+	c.byAddr[addr]++
+	c.total++
+	return ""
+}
+
+// close gives back addr's place.
+func (c *streamCounter) close(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total--
+	if c.byAddr[addr]--; c.byAddr[addr] <= 0 {
+		delete(c.byAddr, addr)
+	}
+}
 
 // localLog is this replica's answer to GET /internal/requests, without entries.
 func (a *App) localLog() peerLog {
@@ -71,14 +113,13 @@ func (a *App) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
-	select {
-	case a.streams <- struct{}{}:
-		defer func() { <-a.streams }()
-	default:
-		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusServiceUnavailable, Title: "Too many live views",
-			Message: fmt.Sprintf("This replica already streams to %d admin pages; close one or try again later.", maxEventStreams)})
+	addr := clientAddr(r)
+	if why := a.streams.open(addr); why != "" {
+		w.Header().Set("Retry-After", "5")
+		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusTooManyRequests, Title: "Too many live views", Message: why})
 		return
 	}
+	defer a.streams.close(addr)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -99,7 +99,7 @@ func (a *App) handleRedisNode(w http.ResponseWriter, r *http.Request) {
 	case "kill":
 		a.shutdownRedis(w, r, r.PathValue("node"), true)
 	default:
-		httpx.NotFound(a.logger).ServeHTTP(w, r)
+		httpx.WriteError(w, r, a.logger, errNoControl)
 	}
 }
 
@@ -116,7 +116,8 @@ func (a *App) shutdownRedis(w http.ResponseWriter, r *http.Request, node string,
 	var unknown *UnknownNodeError
 	switch {
 	case errors.As(err, &unknown):
-		httpx.WriteError(w, r, a.logger, &httpx.Error{Status: http.StatusNotFound, Title: "No such Redis node", Message: httpx.Truncate(unknown.Error(), 200) + "."})
+		// The same answer as to a wrong password (see errNoControl).
+		httpx.WriteError(w, r, a.logger, errNoControl)
 		return
 	case err != nil:
 		a.logger.Warn("redis shutdown", "request_id", httpx.InfoOf(r).RequestID, "node", node, "err", err)

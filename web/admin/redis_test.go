@@ -63,7 +63,7 @@ func (f *fakeRedis) DropReplicaLinks(context.Context, string) error { return nil
 func TestRedisNodesAndTheirControls(t *testing.T) {
 	redis := &fakeRedis{primary: "redis2"}
 	srv := httptest.NewServer(webtest.Replica(t, "app1", admin.Options{
-		User: "admin", Password: testAdminPassword, Peers: peer.Static{}, Redis: redis,
+		User: "admin", Password: testAdminPassword, InternalKey: testInternalKey, Peers: peer.Static{}, Redis: redis,
 	}))
 	t.Cleanup(srv.Close)
 
@@ -101,8 +101,8 @@ func TestRedisNodesAndTheirControls(t *testing.T) {
 			t.Errorf("POST %s = %d %s, want %d", c.path, resp.StatusCode, body, c.status)
 		}
 	}
-	if resp, _ := do(t, "POST", srv.URL+"/api/admin/redis/primary/kill", "", nil); resp.StatusCode != 401 {
-		t.Errorf("kill the primary without credentials = %d, want 401", resp.StatusCode)
+	if resp, _ := do(t, "POST", srv.URL+"/api/admin/redis/primary/kill", "", nil); resp.StatusCode != 404 {
+		t.Errorf("kill the primary without credentials = %d, want 404", resp.StatusCode)
 	}
 	want := []string{"restart redis2", "kill redis2", "kill redis3", "restart redis3"}
 	if !slices.Equal(redis.shutdown, want) {

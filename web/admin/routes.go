@@ -49,8 +49,10 @@ func (a *App) Routes() []httpx.Route {
 		internal.Route("GET /internal/requests", a.requireInternal(h(a.handleInternalRequests))),
 		internal.Route("GET /internal/simulations/{id}", a.requireInternal(h(a.handleInternalSimulation))),
 		internal.Route("POST /internal/session", a.requireInternal(h(a.handleInternalSession))),
-		internal.Route("POST /internal/crash", a.requireInternal(a.requirePassword(h(a.handleInternalCrash)))),
-		internal.Route("POST /internal/hang", a.requireInternal(a.requirePassword(h(a.handleInternalHang)))),
+		internal.Route("GET /internal/admin-signouts", a.requireInternal(h(a.handleInternalSignouts))),
+		internal.Route("POST /internal/admin-signouts", a.requireInternal(a.requireKeys(h(a.handleInternalSignout)))),
+		internal.Route("POST /internal/crash", a.requireInternal(a.requireKeys(h(a.handleInternalCrash)))),
+		internal.Route("POST /internal/hang", a.requireInternal(a.requireKeys(h(a.handleInternalHang)))),
 		// Anything else under /internal/, a wrong method included.
 		internal.Route("/internal/", httpx.NotFound(a.logger)),
 	}

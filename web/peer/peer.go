@@ -31,10 +31,11 @@ const TokenHeader = "X-Internal-Token"
 // another name refuses it (409), since the caller's list is out of date.
 const NameHeader = "X-Internal-Replica"
 
-// Token derives the token the replicas share from the admin password:
-// HMAC-SHA256(password, purpose), so the password itself never travels.
-func Token(password string) string {
-	m := hmac.New(sha256.New, []byte(password))
+// Token derives the token the replicas share from their internal key
+// (INTERNAL_KEY, random, never a password): HMAC-SHA256(key, purpose), so
+// the key itself never travels.
+func Token(key string) string {
+	m := hmac.New(sha256.New, []byte(key))
 	m.Write([]byte("sessiondemo internal v1"))
 	return hex.EncodeToString(m.Sum(nil))
 }
@@ -64,15 +65,15 @@ type Client struct {
 }
 
 // NewClient returns a client for replica self that finds the replicas in
-// dir (self may be listed there too), with a token from the admin
-// password; each call is bounded by timeout.
-func NewClient(self string, dir Directory, password string, timeout time.Duration) *Client {
+// dir (self may be listed there too), with a token from the replicas'
+// internal key; each call is bounded by timeout.
+func NewClient(self string, dir Directory, key string, timeout time.Duration) *Client {
 	if dir == nil {
 		dir = Static{}
 	}
 	return &Client{
 		self: self, dir: dir, timeout: timeout,
-		token: Token(password),
+		token: Token(key),
 		http:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}},
 	}
 }
