@@ -61,11 +61,10 @@ type cartBody struct {
 		ProductID string `json:"product_id"`
 		Qty       int    `json:"qty"`
 	} `json:"items"`
-	Count    int    `json:"count"`
-	User     string `json:"user"`
-	Degraded string `json:"degraded"`
-	Event    string `json:"session_event"`
-	Error    string `json:"error"`
+	Count int    `json:"count"`
+	User  string `json:"user"`
+	Event string `json:"session_event"`
+	Error string `json:"error"`
 }
 
 // send makes one request, with the idempotency key (if any) on a request

@@ -97,8 +97,6 @@ type Notice struct {
 	// LostFrom is the replica that held a sticky session this page could
 	// not find (NoticeLostElsewhere).
 	LostFrom string
-	// Detail is the store's own sentence (NoticeDegraded).
-	Detail string
 }
 
 // The notice codes.
@@ -113,8 +111,6 @@ const (
 	NoticeEnded = "ended"
 	// NoticeExpired: the session was idle for too long.
 	NoticeExpired = "expired"
-	// NoticeDegraded: a feature of the store did not work (Detail says which).
-	NoticeDegraded = "degraded"
 )
 
 // SessionInfo describes the session behind a page, for the footer panel.

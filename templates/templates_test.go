@@ -455,7 +455,6 @@ func TestNoticeAndFlashKinds(t *testing.T) {
 		{Notice{Code: NoticeLostHere, Replica: "app2"}, "warning", "Your session is gone", "app2 no longer holds"},
 		{Notice{Code: NoticeEnded}, "info", "Your previous session ended", "not in the store any more"},
 		{Notice{Code: NoticeExpired}, "info", "Your session expired", "idle for too long"},
-		{Notice{Code: NoticeDegraded, Detail: "Redis is down."}, "warning", "Running degraded", "Redis is down."},
 	} {
 		p := samplePage("/cart")
 		p.Notice = &tc.notice

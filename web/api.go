@@ -12,12 +12,11 @@ import (
 
 // cartJSON is the body of every cart answer of the API.
 type cartJSON struct {
-	Mode     string `json:"mode"`
-	Replica  string `json:"replica"`
-	User     string `json:"user"`
-	Session  string `json:"session"`
-	Event    string `json:"session_event"`
-	Degraded string `json:"degraded,omitempty"`
+	Mode    string `json:"mode"`
+	Replica string `json:"replica"`
+	User    string `json:"user"`
+	Session string `json:"session"`
+	Event   string `json:"session_event"`
 	// SID is the session ID, in sticky mode with url affinity only: the
 	// client sends it back as the query parameter sid.
 	SID        string         `json:"sid,omitempty"`
@@ -38,7 +37,7 @@ func newCartJSON(r *http.Request, sess *session.Session) cartJSON {
 	ri := httpx.InfoOf(r)
 	out := cartJSON{
 		Mode: string(ri.Mode), Replica: ri.Replica, User: sess.User,
-		Session: sess.Hash(), Event: string(sess.Event), Degraded: sess.Degraded,
+		Session: sess.Hash(), Event: string(sess.Event),
 		Items: []cartItemJSON{}, Count: sess.Cart.Count(), TotalCents: sess.Cart.TotalCents(),
 	}
 	if ri.SIDInURL() {

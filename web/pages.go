@@ -74,10 +74,10 @@ func pageModel(w http.ResponseWriter, r *http.Request, title string, sess *sessi
 }
 
 // sessionNotice says why a session was lost or expired, so the person is
-// never left wondering why the cart is empty, or which of the store's
-// features did not work (Degraded). The sentences are the templates'.
+// never left wondering why the cart is empty. The sentences are the
+// templates'.
 func sessionNotice(ri httpx.Info, sess *session.Session) *templates.Notice {
-	n := &templates.Notice{Replica: ri.Replica, LostFrom: sess.LostFrom, Detail: sess.Degraded}
+	n := &templates.Notice{Replica: ri.Replica, LostFrom: sess.LostFrom}
 	switch {
 	case sess.Event == session.EventLost && ri.Mode == session.Sticky && sess.LostFrom != "" && sess.LostFrom != ri.Replica:
 		n.Code = templates.NoticeLostElsewhere
@@ -87,8 +87,6 @@ func sessionNotice(ri httpx.Info, sess *session.Session) *templates.Notice {
 		n.Code = templates.NoticeEnded
 	case sess.Event == session.EventExpired:
 		n.Code = templates.NoticeExpired
-	case sess.Degraded != "":
-		n.Code = templates.NoticeDegraded
 	default:
 		return nil
 	}

@@ -237,6 +237,9 @@ func (s *service) Apply(w http.ResponseWriter, r *http.Request, c change) (resul
 	for attempt := 1; ; attempt++ {
 		res, loaded, err := s.applyOnce(w, r, c, idem, attempt, &first)
 		report(r, loaded, err)
+		if c.what == signOut.what && errors.Is(err, session.ErrUnavailable) {
+			return res, s.signOutNotRecorded(w, r, err)
+		}
 		if !errors.Is(err, session.ErrConflict) {
 			return res, err
 		}
@@ -249,6 +252,35 @@ func (s *service) Apply(w http.ResponseWriter, r *http.Request, c change) (resul
 		w.Header().Del("Idempotent-Replayed")
 		time.Sleep(time.Duration(mathrand.Int64N(int64(attempt) * int64(time.Millisecond))))
 	}
+}
+
+// signOutNotRecorded answers a sign-out the store could not record. It
+// never pretends to have signed out. Where the store can end the session
+// later (jwt: the token's revocation, session.Ender), the cookie is
+// deleted, the store keeps trying, and the 503 says all of that: the
+// browser's copy is gone at once, and no copy works while Redis is down
+// (signed-in tokens are refused then). Elsewhere (redis mode: the session
+// lives in Redis, which cannot be reached to delete it) nothing changed
+// and the person is still signed in, so the cookie stays, to sign out
+// again once Redis is back.
+func (s *service) signOutNotRecorded(w http.ResponseWriter, r *http.Request, err error) error {
+	store, serr := s.store(r)
+	if serr != nil {
+		return err
+	}
+	ender, ok := store.(session.Ender)
+	if !ok {
+		return &httpx.Error{Status: http.StatusServiceUnavailable, Title: "Not signed out",
+			Message: "This replica cannot reach Redis, where your session lives, so it could not end it: you are still signed in, and nothing was changed. Sign out again in a few seconds."}
+	}
+	later := ender.EndLater(r)
+	http.SetCookie(w, session.Expire(r, ender.CookieName()))
+	if !later {
+		return err
+	}
+	replica := httpx.InfoOf(r).Replica
+	return &httpx.Error{Status: http.StatusServiceUnavailable, Title: "Sign-out not recorded yet",
+		Message: fmt.Sprintf("Your token was deleted from this browser, but Redis is unreachable, so the sign-out could not be written to the revocation list. Replica %s tries again every second until Redis is back; until then every replica refuses signed-in tokens, so no copy of yours works meanwhile. Should %s stop before Redis is back, a copy of the token taken before now would work again until it expires.", replica, replica)}
 }
 
 // applyOnce is one attempt of Apply. It returns the session it loaded,

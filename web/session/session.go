@@ -183,10 +183,6 @@ type Session struct {
 	LostFrom string
 	// Started is when the session began.
 	Started time.Time
-	// Degraded says, as a sentence, which of the store's features did not
-	// work for this request (for example a revocation check while Redis is
-	// down), or is "" when all did.
-	Degraded string
 	// Expires is when the session ends if nothing else happens: the idle
 	// timeout from now, capped by the absolute timeout. Zero when unknown.
 	Expires time.Time
@@ -319,6 +315,33 @@ var ErrConflict = errors.New("the session changed concurrently")
 // ErrUnavailable reports that the session store cannot be reached. Handlers
 // answer it with 503 and never save over the session.
 var ErrUnavailable = errors.New("the session store is unavailable")
+
+// UnavailableError is an ErrUnavailable with its own headline and sentence,
+// for a store whose failure needs other words than "the store is down".
+type UnavailableError struct {
+	// Title is a short headline; Message says what happened and what the
+	// person can do.
+	Title, Message string
+	// Err is the underlying failure.
+	Err error
+}
+
+func (e *UnavailableError) Error() string { return e.Message + " (" + e.Err.Error() + ")" }
+
+// Unwrap makes the error an ErrUnavailable, and Err.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// Ender is implemented by a store that can end the session a request
+// carries after the fact: when a sign-out could not reach the store, the
+// store keeps trying in the background, for as long as the replica runs,
+// to record that the session ended.
+type Ender interface {
+	// EndLater ends the request's session as soon as the store can be
+	// reached. It reports whether there was a session to end.
+	EndLater(r *http.Request) bool
+	// CookieName is the cookie that carries the session.
+	CookieName() string
+}
 
 // InvalidCookieError reports a session cookie that is malformed, tampered
 // with or forged. Handlers answer it with 400 and expire the cookie.

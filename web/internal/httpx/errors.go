@@ -36,10 +36,13 @@ func ErrorOf(err error) *Error {
 		he *Error
 		ic *session.InvalidCookieError
 		tl *session.TooLargeError
+		ue *session.UnavailableError
 	)
 	switch {
 	case errors.As(err, &he):
 		return he
+	case errors.As(err, &ue):
+		return &Error{http.StatusServiceUnavailable, ue.Title, ue.Message}
 	case errors.As(err, &ic) && ic.InURL:
 		return &Error{http.StatusBadRequest, "Session link rejected", ic.Error() + " The links on this page start a new session."}
 	case errors.As(err, &ic):

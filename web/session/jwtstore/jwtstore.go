@@ -11,7 +11,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"sync"
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
@@ -101,15 +103,26 @@ type Revocations interface {
 	Revoked(ctx context.Context, jti string) (bool, error)
 }
 
-// degradedRevocation is what a page says while the revocation list
-// cannot be reached.
-const degradedRevocation = "Redis is unreachable, so signed-out tokens cannot be checked against the revocation list right now: a copied token that was signed out would be accepted until it expires. Browsing and the cart work, since the token carries them."
+// A signed-in token is checked against the revocation list on every
+// request, and refused while the list cannot be reached: a token that was
+// signed out must never work again, and while Redis is down no replica can
+// tell a signed-out token from a live one. This fails closed for the
+// signed-in only: an anonymous token was never revoked, needs no check,
+// and keeps its cart while Redis is down. (The other choice, a local copy
+// of the list, would let a token signed out on another replica through
+// for as long as the copy is stale.)
+var errListUnreachable = "Redis is unreachable, so this replica cannot check whether your signed-in token was signed out, and refuses it until it can: a signed-out copy of a token must never work again. Nothing was changed. Try again in a few seconds; signed-out shopping in jwt mode keeps working without Redis."
 
 // Store keeps sessions in signed tokens.
 type Store struct {
 	opts   Options
 	keys   map[string][]byte
 	parser *gojwt.Parser
+
+	// pending are the signed-in tokens whose sign-out could not reach the
+	// revocation list: jti to exp, retried in the background (EndLater).
+	mu      sync.Mutex
+	pending map[string]time.Time
 }
 
 var _ session.Store = (*Store)(nil)
@@ -225,10 +238,13 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	// Only signed-in tokens are revoked (on sign-out), so only they cost a
 	// look-up; an anonymous cart token stays free of Redis.
 	if s.opts.Revocations != nil && c.User != "" {
+		if s.isPending(c.ID) {
+			return session.New(session.EventLost, now), nil
+		}
 		revoked, err := s.opts.Revocations.Revoked(r.Context(), c.ID)
 		switch {
 		case err != nil:
-			sess.Degraded = degradedRevocation
+			return nil, &session.UnavailableError{Title: "Sign-out list unavailable", Message: errListUnreachable, Err: err}
 		case revoked:
 			return session.New(session.EventLost, now), nil
 		}
@@ -293,19 +309,19 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	// expired token the browser still sends lets the page say it expired
 	// instead of silently starting afresh.
 	ck := session.Cookie(r, CookieName, token, 0)
-	sess.Expires = s.expiry(sess.Started, now).Truncate(time.Second)
 	if size := len(ck.String()); size > s.opts.MaxCookieBytes {
 		return &session.TooLargeError{Size: size, Limit: s.opts.MaxCookieBytes}
 	}
-	http.SetCookie(w, ck)
 	// The token that was renewed away stays valid until its exp unless it
-	// is revoked; a revocation that cannot be written degrades, it does
-	// not fail the sign-out.
+	// is revoked: a revocation that cannot be written fails the save, and
+	// nothing is written (the caller says so, see EndLater).
 	if renew && previous != "" && s.opts.Revocations != nil && sess.RenewedFromUser() {
 		if err := s.opts.Revocations.Revoke(r.Context(), previous, s.opts.TTL+s.opts.Leeway); err != nil {
-			sess.Degraded = degradedRevocation
+			return &session.UnavailableError{Title: "Sign-out not recorded", Message: errListUnreachable, Err: err}
 		}
 	}
+	sess.Expires = s.expiry(sess.Started, now).Truncate(time.Second)
+	http.SetCookie(w, ck)
 	sess.ID = id
 	sess.Renewed()
 	return nil
@@ -323,4 +339,68 @@ func (s *Store) Sign(c Claims) (string, error) {
 	t.Header["kid"] = s.opts.Keys[0].ID
 	t.Header["typ"] = TokenType
 	return t.SignedString(s.opts.Keys[0].Secret)
+}
+
+// CookieName returns the cookie that carries the token.
+func (s *Store) CookieName() string { return CookieName }
+
+// endRetry is how often EndLater's revocations are tried again.
+const endRetry = time.Second
+
+// EndLater revokes the request's signed-in token as soon as the
+// revocation list can be reached: a sign-out that could not reach Redis.
+// Until then this replica refuses the token itself; the others refuse
+// every signed-in token while Redis is down, and find it revoked once it
+// is back (after at most endRetry). A replica that stops before Redis is
+// back forgets the revocation: the page says so.
+func (s *Store) EndLater(r *http.Request) bool {
+	ck, err := r.Cookie(CookieName)
+	if err != nil || s.opts.Revocations == nil {
+		return false
+	}
+	c, err := s.Parse(ck.Value)
+	if err != nil || c.User == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]time.Time{}
+		go s.retryPending()
+	}
+	s.pending[c.ID] = c.ExpiresAt.Time
+	return true
+}
+
+// isPending reports whether the token jti waits for its revocation.
+func (s *Store) isPending(jti string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending[jti]
+	return ok
+}
+
+// retryPending writes the pending revocations, every endRetry, for as
+// long as the process runs.
+func (s *Store) retryPending() {
+	for {
+		time.Sleep(endRetry)
+		s.mu.Lock()
+		todo := maps.Clone(s.pending)
+		s.mu.Unlock()
+		for jti, exp := range todo {
+			left := exp.Sub(s.opts.Now()) + s.opts.Leeway
+			if left > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), endRetry)
+				err := s.opts.Revocations.Revoke(ctx, jti, left)
+				cancel()
+				if err != nil {
+					continue
+				}
+			}
+			s.mu.Lock()
+			delete(s.pending, jti)
+			s.mu.Unlock()
+		}
+	}
 }

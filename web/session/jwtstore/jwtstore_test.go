@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,10 +292,16 @@ func (f *fakeRevocations) Revoked(_ context.Context, jti string) (bool, error) {
 }
 
 func TestSignOutRevokesTheSignedInToken(t *testing.T) {
+	// The store's retries run in a goroutine of their own.
+	var mu sync.Mutex
 	denied := map[string]bool{}
 	down := false
+	setDown := func(v bool) { mu.Lock(); down = v; mu.Unlock() }
+	isDenied := func(jti string) bool { mu.Lock(); defer mu.Unlock(); return denied[jti] }
 	rev := &fakeRevocations{
 		revoke: func(jti string, _ time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
 			if down {
 				return errors.New("redis down")
 			}
@@ -302,6 +309,8 @@ func TestSignOutRevokesTheSignedInToken(t *testing.T) {
 			return nil
 		},
 		revoked: func(jti string) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
 			if down {
 				return false, errors.New("redis down")
 			}
@@ -322,7 +331,7 @@ func TestSignOutRevokesTheSignedInToken(t *testing.T) {
 	s.Renew()
 	s.User = "alice"
 	signedIn := save(s)
-	if len(denied) != 0 {
+	if isDenied(jtiOf(t, st, anon)) {
 		t.Errorf("signing in revoked the anonymous token: %v", denied)
 	}
 	s.Renew()
@@ -335,15 +344,54 @@ func TestSignOutRevokesTheSignedInToken(t *testing.T) {
 		t.Errorf("anonymous token: %+v, %v; anonymous tokens are not revoked", got, err)
 	}
 
-	// With the list unreachable, a signed-in token still works, degraded.
-	down = true
+	// With the list unreachable, a signed-in token is refused (finding
+	// 3: it used to be accepted, degraded), an anonymous one is not.
 	s2 := session.New(session.EventCreated, time.Now())
 	s2.User = "bob"
 	bob := save(s2)
+	setDown(true)
 	got, err := loadToken(st, bob)
-	if err != nil || got.User != "bob" || !strings.Contains(got.Degraded, "revocation") {
-		t.Errorf("Redis down: %+v, %v; want bob's session, marked degraded", got, err)
+	var ue *session.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, session.ErrUnavailable) || !strings.Contains(ue.Message, "refuses it") {
+		t.Errorf("signed-in token with Redis down: %+v, %v; want a 503 (session.UnavailableError)", got, err)
 	}
+	if got, err := loadToken(st, anon); err != nil || got.Event != session.EventFound {
+		t.Errorf("anonymous token with Redis down: %+v, %v; it needs no check", got, err)
+	}
+	// A sign-out that cannot write the revocation fails and writes nothing.
+	s2.Renew()
+	s2.Data = session.Data{}
+	w := httptest.NewRecorder()
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s2); !errors.Is(err, session.ErrUnavailable) || len(w.Result().Cookies()) != 0 {
+		t.Errorf("sign-out with Redis down: %v, cookies %v; want ErrUnavailable and no cookie", err, w.Result().Cookies())
+	}
+
+	// EndLater: refused on this replica at once, revoked once Redis is back.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: CookieName, Value: bob})
+	if !st.EndLater(r) {
+		t.Fatal("EndLater found no signed-in token")
+	}
+	if got, err := loadToken(st, bob); err != nil || got.Event != session.EventLost {
+		t.Errorf("a token whose sign-out is pending: %+v, %v; want a new lost session", got, err)
+	}
+	setDown(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for !isDenied(jtiOf(t, st, bob)) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !isDenied(jtiOf(t, st, bob)) {
+		t.Error("the pending revocation was not written once Redis was back")
+	}
+}
+
+func jtiOf(t *testing.T, st *Store, token string) string {
+	t.Helper()
+	c, err := st.Parse(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
 }
 
 func TestReadsReSignOnlyPastHalfLife(t *testing.T) {
