@@ -318,6 +318,20 @@ func TestBrowserAdmin(t *testing.T) {
 	if !strings.Contains(failover, "(async)") {
 		t.Errorf("the failover experiment did not run asynchronous: %q", failover)
 	}
+	// End every session of a user from the page (nobody is signed in as
+	// "nobody": nothing to end, and the page says so).
+	err = chromedp.Do(step,
+		chromedp.SendKeys(byTestID("end-user-name"), "nobody"),
+		chromedp.Click(byTestID("end-user-run")),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="end-user-output"][data-done="true"]`)),
+	)
+	if err != nil {
+		t.Fatalf("end a user's sessions from the page: %v", err)
+	}
+	ended, _ := chromedp.Run(step, chromedp.Text(byTestID("end-user-output")))
+	if !strings.Contains(ended, "Ended 0 sticky session(s) of nobody") || !strings.Contains(ended, "every redis and jwt session of nobody") {
+		t.Errorf("the page's end-sessions form said %q", ended)
+	}
 	violations, err := chromedp.Run(step, chromedp.Evaluate[[]string](`window.cspViolations`))
 	if err != nil || len(violations) > 0 {
 		t.Errorf("the admin page broke its Content-Security-Policy: %v %v", violations, err)

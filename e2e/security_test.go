@@ -330,3 +330,69 @@ func TestAdminSignOutEndsTheSessionEverywhere(t *testing.T) {
 		t.Errorf("HTTP Basic from a browser = %d %s (WWW-Authenticate %q), want 404 and no prompt", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
 	}
 }
+
+// TestAdminEndsEverySessionOfAUser (finding 3, ASVS 7.4.5): an admin
+// ends every session of one user, in every mode, through nginx. Each of
+// that user's browsers is signed out on every replica, another user's
+// is not, and the user can sign in again.
+func TestAdminEndsEverySessionOfAUser(t *testing.T) {
+	needStack(t)
+	waitRedisSettled(t)
+	signIn := func(mode, user string) *shopper {
+		s := newShopper(t, mode)
+		if status, _ := s.do("POST", "/api/login", fmt.Sprintf(`{"user":%q}`, user)); status != 200 {
+			t.Fatalf("%s sign-in as %s: %d", mode, user, status)
+		}
+		if status, _ := s.do("POST", "/api/cart/items", `{"product_id":"p3"}`); status != 200 {
+			t.Fatalf("%s add as %s: %d", mode, user, status)
+		}
+		return s
+	}
+	modes := []string{"sticky", "redis", "jwt"}
+	erin, frank := map[string]*shopper{}, map[string]*shopper{}
+	for _, m := range modes {
+		erin[m], frank[m] = signIn(m, "erin"), signIn(m, "frank")
+	}
+	var ans struct {
+		Message  string   `json:"message"`
+		Sticky   int      `json:"sticky_ended"`
+		Missing  []string `json:"replicas_missing"`
+		Recorded bool     `json:"redis_jwt_ended"`
+	}
+	if status := adminDo(t, "POST", "/api/admin/users/erin/end-sessions", "", true, &ans); status != 200 || ans.Sticky != 1 || !ans.Recorded || len(ans.Missing) != 0 {
+		t.Fatalf("end erin's sessions = %d %+v, want 200, 1 sticky session ended and Redis recorded", status, ans)
+	}
+	endedAt := time.Now()
+	t.Logf("the control said: %s", ans.Message)
+	for _, m := range modes {
+		status, c := erin[m].do("GET", "/api/cart", "")
+		if status != 200 || c.User != "" || c.Count != 0 {
+			t.Errorf("%s: erin's browser after the end (%s): %d, user %q, %d items; want signed out", m, c.Replica, status, c.User, c.Count)
+		}
+		// Every replica agrees (a second and third read, wherever nginx sends them).
+		for range 2 {
+			if _, c := erin[m].do("GET", "/api/cart", ""); c.User != "" {
+				t.Errorf("%s: erin signed in again on %s", m, c.Replica)
+			}
+		}
+		if _, c := frank[m].do("GET", "/api/cart", ""); c.User != "frank" || c.Count != 1 {
+			t.Errorf("%s: frank's session after erin's end: user %q, %d items; want untouched", m, c.User, c.Count)
+		}
+	}
+	// Erin signs in again. Session starts count to the second (a token's
+	// sst), so a sign-in within the second of the end is ended too
+	// (session.EndedByAdmin): this one comes in the next second.
+	time.Sleep(time.Until(endedAt.Truncate(time.Second).Add(time.Second)))
+	for _, m := range modes {
+		again := newShopper(t, m)
+		if status, _ := again.do("POST", "/api/login", `{"user":"erin"}`); status != 200 {
+			t.Errorf("%s: erin cannot sign in again: %d", m, status)
+		}
+		if _, c := again.do("GET", "/api/cart", ""); c.User != "erin" {
+			t.Errorf("%s: erin's new sign-in is not signed in: %q", m, c.User)
+		}
+	}
+	if status := adminDo(t, "POST", "/api/admin/users/not%20a%20user/end-sessions", "", true, nil); status != 400 {
+		t.Errorf("a bad user name = %d, want 400", status)
+	}
+}

@@ -103,6 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	go memStore.SweepEvery(ctx, max(min(timeouts.Idle/2, time.Minute), time.Second))
 	handler, err := web.NewHandler(web.Options{
 		AllowedHosts: cfg.AllowedHosts,
+		UserEnds:     redisstore.NewUserEnds(rdb, replication, cfg.AbsoluteTimeout),
 		Replica:      cfg.Replica,
 		DefaultMode:  cfg.DefaultMode,
 		Stores: web.Stores{

@@ -29,6 +29,9 @@ type Stores map[session.Mode]session.Store
 // before it returns, so the log and the page show it.
 type service struct {
 	stores Stores
+	// userEnds, when set, ends the signed-in sessions of redis and jwt
+	// mode that an admin ended (the memory store deletes its own).
+	userEnds session.UserEnds
 }
 
 // store returns the store of the request's mode.
@@ -51,6 +54,17 @@ func (s *service) load(r *http.Request) (session.Store, *session.Session, error)
 	sess, err := store.Load(r)
 	if err != nil {
 		return store, nil, err
+	}
+	if sess.User != "" && s.userEnds != nil && store.Mode() != session.Sticky {
+		// Fails closed like the revocation check: a session that may
+		// have been ended is not served while that cannot be told.
+		at, err := s.userEnds.UserEndedAt(r.Context(), sess.User)
+		if err != nil {
+			return store, nil, err
+		}
+		if session.EndedByAdmin(sess.Started, at) {
+			sess = session.New(session.EventLost, time.Now())
+		}
 	}
 	return store, sess, nil
 }
@@ -150,8 +164,12 @@ func signIn(user string) change {
 		if !userPattern.MatchString(user) {
 			return "", "", httpx.BadRequest("A demo user name is 1 to 32 letters, digits, '-' or '_'.")
 		}
+		// A new ID and a new start: the signed-in session begins here
+		// (its absolute timeout, and what an admin's "end every session
+		// of this user" ends, count from it).
 		s.Renew()
 		s.User = user
+		s.Started = time.Now()
 		return templates.FlashSignedIn, user, nil
 	}}
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// addresses) the replica answers; any other gets a 421. nil answers
 	// every Host (tests).
 	AllowedHosts []string
+	// UserEnds records when an admin ended every session of a user, for
+	// redis and jwt mode; nil turns that check off. It is also the
+	// admin's Options.UserEnds.
+	UserEnds session.UserEnds
 }
 
 // NewHandler returns the whole replica as one http.Handler: the shop and
@@ -74,7 +78,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	log := o.Logger
 
 	ao := o.Admin
-	ao.Replica, ao.Logger = o.Replica, log
+	ao.Replica, ao.Logger, ao.UserEnds = o.Replica, log, o.UserEnds
 	ao.Inspectors, ao.Memory = nil, nil
 	descriptions := map[session.Mode]string{}
 	for _, m := range session.Modes {
@@ -94,7 +98,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux, err := httpx.NewMux(log, routes(&service{stores: o.Stores}, log), adm.Routes())
+	mux, err := httpx.NewMux(log, routes(&service{stores: o.Stores, userEnds: o.UserEnds}, log), adm.Routes())
 	if err != nil {
 		return nil, err
 	}

@@ -347,6 +347,29 @@
     });
   }
 
+  // End every session of a user: the answer's message says what was
+  // ended, also when Redis could not record it (a 503 with a message).
+  var endUser = document.getElementById("end-user-form");
+  if (endUser) {
+    endUser.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var user = new FormData(endUser).get("user");
+      var out = document.getElementById("end-user-output");
+      var run = endUser.querySelector("[data-testid=end-user-run]");
+      run.disabled = true;
+      delete out.dataset.done;
+      out.textContent = "Ending " + user + "'s sessions…";
+      fetch("/api/admin/users/" + encodeURIComponent(user) + "/end-sessions", {
+        method: "POST",
+        headers: { Accept: "application/json" },
+      })
+        .then(function (r) { return r.json().catch(function () { return {}; }); })
+        .then(function (j) { out.textContent = j.message || j.error || "No answer."; })
+        .catch(function (err) { out.textContent = err.message; })
+        .finally(function () { run.disabled = false; out.dataset.done = "true"; });
+    });
+  }
+
   // The failover experiment: the Redis primary is killed under writes.
   var failover = document.getElementById("failover-form");
   if (failover) {

@@ -65,6 +65,9 @@ type Options struct {
 	// Memory is the store that keeps sticky sessions in this replica's
 	// memory, or nil.
 	Memory Memory
+	// UserEnds records the end of every session of a user for redis and
+	// jwt mode; nil leaves those modes out of "end the user's sessions".
+	UserEnds session.UserEnds
 	// Logger receives the controls used and every internal error.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -84,6 +87,8 @@ type Memory interface {
 	RequestID(r *http.Request) string
 	// InspectID shows the session with the given ID as this replica holds it.
 	InspectID(id string) session.Inspection
+	// EndUser deletes every session of the user and returns how many.
+	EndUser(user string) int
 }
 
 // App is the admin page's state on one replica.

@@ -42,6 +42,7 @@ func (a *App) Routes() []httpx.Route {
 		own.Route("POST /api/admin/redis/{node}/{action}", a.requireAdmin(h(a.handleRedisNode))),
 		own.Route("POST /api/admin/simulations", a.requireAdmin(h(a.handleStartSimulation))),
 		own.Route("POST /api/admin/concurrent-adds", a.requireAdmin(h(a.handleConcurrentAdds))),
+		own.Route("POST /api/admin/users/{user}/end-sessions", a.requireAdmin(h(a.handleEndUser))),
 		own.Route("/api/admin/", httpx.NotFound(a.logger)),
 		own.Route("/api/admin", httpx.NotFound(a.logger)), // else a redirect to /api/admin/
 
@@ -51,6 +52,7 @@ func (a *App) Routes() []httpx.Route {
 		internal.Route("POST /internal/session", a.requireInternal(h(a.handleInternalSession))),
 		internal.Route("GET /internal/admin-signouts", a.requireInternal(h(a.handleInternalSignouts))),
 		internal.Route("POST /internal/admin-signouts", a.requireInternal(a.requireKeys(h(a.handleInternalSignout)))),
+		internal.Route("POST /internal/end-user", a.requireInternal(a.requireKeys(h(a.handleInternalEndUser)))),
 		internal.Route("POST /internal/crash", a.requireInternal(a.requireKeys(h(a.handleInternalCrash)))),
 		internal.Route("POST /internal/hang", a.requireInternal(a.requireKeys(h(a.handleInternalHang)))),
 		// Anything else under /internal/, a wrong method included.

@@ -343,6 +343,27 @@ type Ender interface {
 	CookieName() string
 }
 
+// UserEnds records when an admin ended every session of a user (OWASP ASVS
+// 5.0 7.4.5), for the stores whose sessions no replica can delete on its
+// own: redis (any replica may hold a copy of the ID) and jwt (the token is
+// the session). A signed-in session of that user that began no later than
+// that moment is over. (Sign-in starts the session anew: a new ID and a new
+// start.) The memory store deletes such sessions itself instead.
+type UserEnds interface {
+	// EndUser ends every session of user that began no later than at.
+	EndUser(ctx context.Context, user string, at time.Time) error
+	// UserEndedAt returns when the user's sessions were last ended, or
+	// the zero time; an error means it cannot be told (ErrUnavailable).
+	UserEndedAt(ctx context.Context, user string) (time.Time, error)
+}
+
+// EndedByAdmin reports whether a session that began at started was ended
+// by an admin at at. Starts are kept to the second (a token's sst), so a
+// session begun within the second of the end is ended too.
+func EndedByAdmin(started, at time.Time) bool {
+	return !at.IsZero() && started.Unix() <= at.Unix()
+}
+
 // InvalidCookieError reports a session cookie that is malformed, tampered
 // with or forged. Handlers answer it with 400 and expire the cookie.
 type InvalidCookieError struct {

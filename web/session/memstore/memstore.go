@@ -62,6 +62,25 @@ func New(replica string, timeouts session.Timeouts) *Store {
 	return &Store{replica: replica, timeouts: timeouts, now: time.Now, sessions: make(map[string]*entry), ended: make(map[string]time.Time)}
 }
 
+// EndUser deletes every session of the signed-in user and returns how
+// many: an admin ended them. A browser that comes back with one finds it
+// lost.
+func (s *Store) EndUser(user string) int {
+	if user == "" {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, e := range s.sessions {
+		if e.data.User == user {
+			delete(s.sessions, id)
+			n++
+		}
+	}
+	return n
+}
+
 // Sweep removes every session that has ended and returns how many.
 func (s *Store) Sweep() int {
 	now := s.now()

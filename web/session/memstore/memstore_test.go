@@ -113,3 +113,38 @@ func TestIDInURL(t *testing.T) {
 		t.Errorf("a malformed sid gave %v, want an InvalidCookieError in the URL", err)
 	}
 }
+
+// TestEndUserDeletesThatUsersSessionsOnly: an admin's end of a user's
+// sessions deletes them, and no one else's; the browser finds its session
+// lost.
+func TestEndUserDeletesThatUsersSessionsOnly(t *testing.T) {
+	st := New("app1", session.Timeouts{Idle: time.Hour})
+	save := func(user string) *http.Cookie {
+		s := session.New(session.EventCreated, time.Now())
+		s.User = user
+		w := httptest.NewRecorder()
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		return w.Result().Cookies()[0]
+	}
+	erin1, erin2, frank := save("erin"), save("erin"), save("frank")
+	if n := st.EndUser("erin"); n != 2 {
+		t.Errorf("EndUser(erin) = %d, want 2", n)
+	}
+	for _, c := range []*http.Cookie{erin1, erin2} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(c)
+		if s, err := st.Load(r); err != nil || s.User != "" || s.Event != session.EventLost {
+			t.Errorf("erin's session after the end: %+v, %v", s, err)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(frank)
+	if s, err := st.Load(r); err != nil || s.User != "frank" {
+		t.Errorf("frank's session after erin's end: %+v, %v", s, err)
+	}
+	if n := st.EndUser(""); n != 0 {
+		t.Errorf("EndUser(\"\") ended %d anonymous sessions", n)
+	}
+}
