@@ -396,3 +396,22 @@ func TestAdminEndsEverySessionOfAUser(t *testing.T) {
 		t.Errorf("a bad user name = %d, want 400", status)
 	}
 }
+
+// TestRedisRefusesRatherThanEvicts (finding 6): the primary has a memory
+// limit and the noeviction policy, so a full store refuses writes (the
+// shop's 503 "Session store full", TestAFullStoreRefusesWritesClearly)
+// rather than dropping sessions. Read with the Sentinels' user, which may
+// run INFO.
+func TestRedisRefusesRatherThanEvicts(t *testing.T) {
+	needStack(t)
+	primary := waitRedisSettled(t)
+	_, out, err := service(t, primary).Exec(t.Context(), []string{"sh", "-c", `REDISCLI_AUTH="$(cat /secrets/redis_sentinel_password)" redis-cli --no-auth-warning --user sentinel INFO memory`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(out)
+	info := string(b)
+	if !strings.Contains(info, "maxmemory:268435456") || !strings.Contains(info, "maxmemory_policy:noeviction") {
+		t.Errorf("INFO memory on %s has no 256 MB limit with noeviction:\n%s", primary, info)
+	}
+}

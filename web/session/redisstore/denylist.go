@@ -36,7 +36,7 @@ func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) er
 		return d.repl.wait(ctx, tx)
 	})
 	if err != nil {
-		return fmt.Errorf("%w: revoke token: %v", session.ErrUnavailable, err)
+		return unavailable("revoke token", err)
 	}
 	return nil
 }

@@ -190,7 +190,7 @@ func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Sess
 	case errors.Is(err, session.ErrConflict), errors.Is(err, redis.TxFailedErr):
 		return session.ErrConflict
 	case err != nil && !errors.As(err, &notReplicated):
-		return fmt.Errorf("%w: save session: %v", session.ErrUnavailable, err)
+		return unavailable("save session", err)
 	}
 	w.Header().Set(ReplicationHeader, rp.String())
 	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))

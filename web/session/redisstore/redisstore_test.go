@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -31,13 +32,14 @@ func TestMain(m *testing.M) {
 
 // startRedis starts a real Redis in a container for the test. Without
 // Docker the test is skipped, unless E2E_REQUIRED=1 (CI), where that is a
-// failure. REDIS_IMAGE picks the image (default redis:8).
-func startRedis(t testing.TB) *redis.Client {
+// failure. REDIS_IMAGE picks the image (default redis:8); args are added
+// to redis-server's command line.
+func startRedis(t testing.TB, args ...string) *redis.Client {
 	t.Helper()
 	dockertest.Need(t)
 	ctx := context.Background()
 	image := dockertest.Image("REDIS_IMAGE", "redis:8")
-	ctr, err := tcredis.Run(ctx, image, testcontainers.WithCmd("redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no"))
+	ctr, err := tcredis.Run(ctx, image, testcontainers.WithCmd(append([]string{"redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no"}, args...)...))
 	testcontainers.CleanupContainer(t, ctr)
 	if err != nil {
 		t.Fatalf("start redis (%s): %v\n(%s)", image, err, dockertest.NoRegistryHint)
@@ -435,5 +437,63 @@ func TestNaiveSaveNeverRevivesAnEndedSession(t *testing.T) {
 	}
 	if n, err := client.Exists(t.Context(), KeyPrefix+loaded.ID).Result(); err != nil || n != 0 {
 		t.Errorf("after the naive save the ended session's key exists: %d (%v)", n, err)
+	}
+}
+
+// TestAFullStoreRefusesWritesClearly: Redis at its memory limit with the
+// noeviction policy (compose/redis.conf) refuses a session write, and the
+// store says the store is full (a 503 with its own sentence), instead of
+// Redis evicting someone's session to make room. Sessions already there
+// are still read.
+func TestAFullStoreRefusesWritesClearly(t *testing.T) {
+	client := startRedis(t, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+	ctx := context.Background()
+	st := newStore(t, client)
+	w := httptest.NewRecorder()
+	kept := session.New(session.EventCreated, time.Now())
+	kept.Cart.Add("p1", 1)
+	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), kept); err != nil {
+		t.Fatal(err)
+	}
+	cookie := w.Result().Cookies()[0]
+	// Fill Redis until even a small write is refused. Redis checks the
+	// limit before a write, counting the write's own arguments (its query
+	// buffer), which it frees afterwards: a 64 KB value refused leaves up
+	// to 64 KB free. So fill with ever smaller values, each until refused,
+	// from one connection held open (a connection that closes frees its
+	// buffers too).
+	filler := redis.NewClient(&redis.Options{Addr: client.Options().Addr, PoolSize: 1})
+	defer filler.Close()
+	n := 0
+	for _, size := range []int{64 << 10, 4 << 10, 256, 32} {
+		value := strings.Repeat("x", size)
+		full := false
+		for i := 0; i < 2000 && !full; i++ {
+			n++
+			err := filler.Set(ctx, fmt.Sprintf("filler:%d", n), value, 0).Err()
+			full = err != nil && strings.Contains(err.Error(), "OOM")
+			if err != nil && !full {
+				t.Fatal(err)
+			}
+		}
+		if !full {
+			t.Fatalf("Redis took 2,000 values of %d bytes more into a 4 MB limit without refusing one", size)
+		}
+	}
+	s := session.New(session.EventCreated, time.Now())
+	s.Cart.Add("p2", 1)
+	w = httptest.NewRecorder()
+	err := st.Save(w, httptest.NewRequest("POST", "/", nil), s)
+	var ue *session.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, session.ErrUnavailable) || ue.Title != "Session store full" {
+		t.Fatalf("a save into a full Redis: %v; want a session.UnavailableError that says the store is full", err)
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Error("a refused save set a cookie")
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(cookie)
+	if got, err := st.Load(r); err != nil || got.Cart.Count() != 1 {
+		t.Errorf("reading a session already stored, with Redis full: %+v, %v", got, err)
 	}
 }

@@ -44,7 +44,7 @@ func (u *UserEnds) EndUser(ctx context.Context, user string, at time.Time) error
 		return u.repl.wait(ctx, tx)
 	})
 	if err != nil {
-		return fmt.Errorf("%w: end the sessions of a user: %v", session.ErrUnavailable, err)
+		return unavailable("end the sessions of a user", err)
 	}
 	return nil
 }
