@@ -60,7 +60,7 @@ func (a *App) newCookieValue(now time.Time) string {
 // and expiry, when the MAC checks out, the expiry is in the future and no
 // more than cookieLife away, and the sign-in was not ended.
 func (a *App) adminCookie(r *http.Request) (id string, exp time.Time, ok bool) {
-	c, err := r.Cookie(CookieName)
+	c, err := session.ReadCookie(r, CookieName)
 	if err != nil {
 		return "", time.Time{}, false
 	}

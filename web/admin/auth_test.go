@@ -12,6 +12,7 @@ import (
 
 	"github.com/sessiondemo/shop/web/admin"
 	"github.com/sessiondemo/shop/web/peer"
+	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/webtest"
 )
 
@@ -242,5 +243,38 @@ func TestEventStreamsAreLimitedPerAddress(t *testing.T) {
 	}
 	if s := open("198.51.100.2"); s != 200 {
 		t.Errorf("a live view from another address = %d, want 200", s)
+	}
+}
+
+// TestAdminCookieOverHTTPSIsHostPrefixed (finding 6): behind https the
+// admin cookie is __Host-admin_auth, Secure, and works; one without the
+// prefix is not read.
+func TestAdminCookieOverHTTPSIsHostPrefixed(t *testing.T) {
+	p := newReplicaPair(t)
+	form := url.Values{"user": {"admin"}, "password": {testAdminPassword}}.Encode()
+	req, _ := http.NewRequest("POST", p.app1.URL+"/admin/login", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var c *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == session.HostPrefix+admin.CookieName {
+			c = ck
+		}
+	}
+	if c == nil || !c.Secure || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("admin cookie over https: %v, want __Host-%s, Secure, Path=/", resp.Cookies(), admin.CookieName)
+	}
+	hdr := map[string]string{"Cookie": c.Name + "=" + c.Value, "X-Forwarded-Proto": "https"}
+	if _, page := do(t, "GET", p.app2.URL+"/admin", "", hdr); !strings.Contains(page, "Sign out") {
+		t.Error("the __Host- admin cookie is not accepted over https")
+	}
+	hdr["Cookie"] = admin.CookieName + "=" + c.Value
+	if _, page := do(t, "GET", p.app2.URL+"/admin", "", hdr); strings.Contains(page, "Sign out") {
+		t.Error("over https, an admin cookie without the prefix was accepted")
 	}
 }

@@ -279,7 +279,7 @@ func writeStrategy(r *http.Request, mode session.Mode) (WriteStrategy, error) {
 // at most TrailLength long.
 func trail(r *http.Request, replica string) []string {
 	var t []string
-	if c, err := r.Cookie(TrailCookie); err == nil {
+	if c, err := session.ReadCookie(r, TrailCookie); err == nil {
 		for _, name := range strings.Split(c.Value, ".") {
 			if session.ValidReplicaName(name) {
 				t = append(t, name)

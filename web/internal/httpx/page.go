@@ -131,7 +131,7 @@ func SetFlash(w http.ResponseWriter, r *http.Request, code, arg string) {
 // TakeFlash reads and clears the message SetFlash left, or returns nil.
 // Its Subject is the argument as set (a product's ID, not its name).
 func TakeFlash(w http.ResponseWriter, r *http.Request) *templates.Flash {
-	c, err := r.Cookie(flashCookie)
+	c, err := session.ReadCookie(r, flashCookie)
 	if err != nil {
 		return nil
 	}
@@ -144,7 +144,11 @@ func TakeFlash(w http.ResponseWriter, r *http.Request) *templates.Flash {
 }
 
 // SetPreference sets a long-lived preference cookie nginx can read, such
-// as the session mode.
+// as the session mode. It keeps its plain name over https too: nginx
+// reads it as $cookie_mode, and a variable's name cannot hold the '-' of
+// the __Host- prefix. It holds a choice, not a secret.
 func SetPreference(w http.ResponseWriter, r *http.Request, name, value string) {
-	http.SetCookie(w, session.Cookie(r, name, value, 365*24*3600))
+	c := session.Cookie(r, name, value, 365*24*3600)
+	c.Name = name
+	http.SetCookie(w, c)
 }

@@ -16,7 +16,7 @@ import (
 // who has the cookie (signed, not encrypted); only the signature is secret.
 func (s *Store) Inspect(r *http.Request) session.Inspection {
 	in := session.Inspection{Mode: session.JWT, Limit: s.opts.MaxCookieBytes}
-	ck, err := r.Cookie(CookieName)
+	ck, err := session.ReadCookie(r, CookieName)
 	if err != nil || ck.Value == "" {
 		in.Where = "This browser has no session token yet."
 		return in

@@ -213,7 +213,7 @@ func (s *Store) Parse(token string) (*Claims, error) {
 // session; a forged, tampered or malformed one is an *InvalidCookieError.
 func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	now := s.opts.Now()
-	ck, err := r.Cookie(CookieName)
+	ck, err := session.ReadCookie(r, CookieName)
 	if err != nil || ck.Value == "" {
 		return session.New(session.EventCreated, now), nil
 	}
@@ -354,7 +354,7 @@ const endRetry = time.Second
 // is back (after at most endRetry). A replica that stops before Redis is
 // back forgets the revocation: the page says so.
 func (s *Store) EndLater(r *http.Request) bool {
-	ck, err := r.Cookie(CookieName)
+	ck, err := session.ReadCookie(r, CookieName)
 	if err != nil || s.opts.Revocations == nil {
 		return false
 	}

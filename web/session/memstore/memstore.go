@@ -140,7 +140,7 @@ func requestID(r *http.Request) string {
 	if session.IDInURL(r) {
 		return r.URL.Query().Get(session.URLParam)
 	}
-	if c, err := r.Cookie(CookieName); err == nil {
+	if c, err := session.ReadCookie(r, CookieName); err == nil {
 		return c.Value
 	}
 	return ""

@@ -19,7 +19,7 @@ import (
 // looking does not refresh the session's TTL.
 func (s *Store) Inspect(r *http.Request) session.Inspection {
 	in := session.Inspection{Mode: session.Redis}
-	c, err := r.Cookie(CookieName)
+	c, err := session.ReadCookie(r, CookieName)
 	if err != nil || c.Value == "" {
 		in.Where = "This browser has no redis session yet."
 		return in

@@ -82,7 +82,7 @@ func (s *Store) Describe() string { return "Redis (encrypted)" }
 // Load reads the request's session from Redis.
 func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	now := s.now()
-	c, err := r.Cookie(CookieName)
+	c, err := session.ReadCookie(r, CookieName)
 	if err != nil || c.Value == "" {
 		return session.New(session.EventCreated, now), nil
 	}

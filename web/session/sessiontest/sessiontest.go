@@ -99,12 +99,37 @@ func Run(t *testing.T, c Contract) {
 			if err := st.Save(w, r, s); err != nil {
 				t.Fatal(err)
 			}
-			ck := findCookie(t, w, c.Cookie)
+			// Over https the name takes the __Host- prefix (SECURITY S2),
+			// which a browser accepts only with Secure, Path=/ and no
+			// Domain; and the store reads it back under that name.
+			name := c.Cookie
+			if https {
+				name = session.HostPrefix + c.Cookie
+			}
+			ck := findCookie(t, w, name)
 			if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Domain != "" || ck.Secure != https {
 				t.Errorf("https=%v: cookie %s has the wrong flags", https, ck.String())
 			}
 			if n := len(ck.String()); n > 4096 {
 				t.Errorf("cookie is %d bytes", n)
+			}
+			back := httptest.NewRequest("GET", "/", nil)
+			if https {
+				back.Header.Set("X-Forwarded-Proto", "https")
+			}
+			back.AddCookie(ck)
+			if got, err := st.Load(back); err != nil || got.Event != session.EventFound || got.Cart.Qty("p1") != 1 {
+				t.Errorf("https=%v: the cookie %s did not load its session: %+v, %v", https, ck.Name, got, err)
+			}
+			if https {
+				// Over https a cookie without the prefix (one a sibling
+				// domain could have set) is not read.
+				plain := httptest.NewRequest("GET", "/", nil)
+				plain.Header.Set("X-Forwarded-Proto", "https")
+				plain.AddCookie(&http.Cookie{Name: c.Cookie, Value: ck.Value})
+				if got, err := st.Load(plain); err != nil || got.Event != session.EventCreated {
+					t.Errorf("over https, the unprefixed cookie %s was read: %+v, %v", c.Cookie, got, err)
+				}
 			}
 		}
 	})
