@@ -289,7 +289,7 @@ func (s *service) signOutNotRecorded(w http.ResponseWriter, r *http.Request, err
 	ender, ok := store.(session.Ender)
 	if !ok {
 		return &httpx.Error{Status: http.StatusServiceUnavailable, Title: "Not signed out",
-			Message: "This replica cannot reach Redis, where your session lives, so it could not end it: you are still signed in, and nothing was changed. Sign out again in a few seconds."}
+			Message: "This replica could not end your session in Redis, where it lives (Redis cannot be reached, or is full): you are still signed in, and nothing was changed. Sign out again in a few seconds."}
 	}
 	later := ender.EndLater(r)
 	http.SetCookie(w, session.Expire(r, ender.CookieName()))

@@ -19,15 +19,20 @@ import (
 //     not answer (paused, cut off), until it answers or the cookie expires.
 //   - A replica that starts (a new one, or one that crashed and forgot)
 //     asks the others for their list first, and accepts no admin cookie
-//     until it has (or until learnWithin has passed with none answering:
-//     then there is no one to learn from).
+//     until it has, or until it is clear there is no one to learn from:
+//     no other replica listed after noPeersWithin, or none answering
+//     within learnWithin. A request with an admin cookie waits for that
+//     at most cookieWait, and is refused meanwhile (the page shows the
+//     sign-in form: the honest answer while the replica cannot tell).
 //
 // No store is involved, so signing out works while Redis is down, which
 // is when the admin page is needed most.
 
 const (
-	signoutRetry = 2 * time.Second
-	learnWithin  = 5 * time.Second
+	signoutRetry  = 2 * time.Second
+	learnWithin   = 5 * time.Second
+	noPeersWithin = 500 * time.Millisecond
+	cookieWait    = time.Second
 )
 
 // signouts is the sign-in IDs ended before their cookie expires.
@@ -87,12 +92,19 @@ func (s *signouts) list() []signout {
 }
 
 // knowsAll reports whether this replica has learned the others' list,
-// waiting for it a little while it starts.
+// waiting for it at most cookieWait while it starts.
 func (s *signouts) knowsAll() bool {
 	select {
 	case <-s.learned:
 		return true
-	case <-time.After(learnWithin):
+	default:
+	}
+	t := time.NewTimer(cookieWait)
+	defer t.Stop()
+	select {
+	case <-s.learned:
+		return true
+	case <-t.C:
 		return false
 	}
 }
@@ -101,7 +113,8 @@ func (s *signouts) knowsAll() bool {
 // this replica starts.
 func (a *App) learnSignouts() {
 	defer a.signouts.once.Do(func() { close(a.signouts.learned) })
-	deadline := time.Now().Add(learnWithin)
+	start := time.Now()
+	deadline := start.Add(learnWithin)
 	for time.Now().Before(deadline) {
 		var others []string
 		for _, name := range a.peers.Names() {
@@ -121,7 +134,7 @@ func (a *App) learnSignouts() {
 			}
 		}
 		// Peers found through DNS appear within moments of the start.
-		if answered > 0 || (len(others) == 0 && time.Until(deadline) < learnWithin/2) {
+		if answered > 0 || (len(others) == 0 && time.Since(start) >= noPeersWithin) {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
