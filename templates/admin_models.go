@@ -113,7 +113,7 @@ type LoadBar struct {
 
 // StoreView is the caller's session in one store.
 type StoreView struct {
-	// Mode is "sticky", "redis" or "jwt".
+	// Mode is "sticky", "redis", "jwt" or "memcached".
 	Mode string
 	// Replica is the replica whose memory holds the session (sticky), or "".
 	Replica string

@@ -10,7 +10,7 @@ type Page struct {
 	Title string
 	// Replica is the name of the replica that rendered this page, e.g. "app2".
 	Replica string
-	// Mode is the session mode this browser uses: "sticky", "redis" or "jwt".
+	// Mode is the session mode this browser uses: "sticky", "redis", "jwt" or "memcached".
 	Mode string
 	// Affinity is the sticky technique ("cookie", "url" or "ip"); shown in sticky mode.
 	Affinity string
@@ -50,7 +50,7 @@ type Page struct {
 // ModeOption is one choice of the session-mode toggle. Its label and
 // explanation are the templates' own (modeName, modeDescription).
 type ModeOption struct {
-	// Value is the mode's name as the server knows it: "sticky", "redis" or "jwt".
+	// Value is the mode's name as the server knows it: "sticky", "redis", "jwt" or "memcached".
 	Value string
 	// Selected is true for the mode this browser uses.
 	Selected bool
@@ -95,7 +95,8 @@ type Notice struct {
 	// Replica is the replica that served this page.
 	Replica string
 	// LostFrom is the replica that held a sticky session this page could
-	// not find (NoticeLostElsewhere).
+	// not find (NoticeLostElsewhere), or the Memcached server that held a
+	// memcached one (NoticeLostMemcached).
 	LostFrom string
 }
 
@@ -111,6 +112,10 @@ const (
 	NoticeEnded = "ended"
 	// NoticeExpired: the session was idle for too long.
 	NoticeExpired = "expired"
+	// NoticeLostMemcached: Memcached no longer holds the session: a
+	// restart, an eviction or its expiry (LostFrom names the server that
+	// held it, when known).
+	NoticeLostMemcached = "lost-memcached"
 )
 
 // SessionInfo describes the session behind a page, for the footer panel.

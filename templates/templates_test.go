@@ -455,6 +455,7 @@ func TestNoticeAndFlashKinds(t *testing.T) {
 		{Notice{Code: NoticeLostHere, Replica: "app2"}, "warning", "Your session is gone", "app2 no longer holds"},
 		{Notice{Code: NoticeEnded}, "info", "Your previous session ended", "not in the store any more"},
 		{Notice{Code: NoticeExpired}, "info", "Your session expired", "idle for too long"},
+		{Notice{Code: NoticeLostMemcached, LostFrom: "memcached2"}, "warning", "Memcached no longer holds your session", "not on memcached2 any more"},
 	} {
 		p := samplePage("/cart")
 		p.Notice = &tc.notice

@@ -83,6 +83,8 @@ func sessionNotice(ri httpx.Info, sess *session.Session) *templates.Notice {
 		n.Code = templates.NoticeLostElsewhere
 	case sess.Event == session.EventLost && ri.Mode == session.Sticky:
 		n.Code = templates.NoticeLostHere
+	case sess.Event == session.EventLost && ri.Mode == session.Memcached:
+		n.Code = templates.NoticeLostMemcached
 	case sess.Event == session.EventLost:
 		n.Code = templates.NoticeEnded
 	case sess.Event == session.EventExpired:

@@ -21,7 +21,7 @@ import (
 // Mode names a way of keeping sessions.
 type Mode string
 
-// The three session modes.
+// The session modes.
 const (
 	// Sticky keeps sessions in one replica's memory; the load balancer pins the browser.
 	Sticky Mode = "sticky"
@@ -29,6 +29,10 @@ const (
 	Redis Mode = "redis"
 	// JWT keeps the session in a signed token the browser carries.
 	JWT Mode = "jwt"
+	// Memcached keeps sessions in Memcached, spread over its servers: any
+	// replica can serve any request, but a server that restarts, or fills
+	// up and evicts, loses sessions.
+	Memcached Mode = "memcached"
 )
 
 // Modes lists every mode in display order. Everything that ranges over

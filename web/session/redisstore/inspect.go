@@ -63,7 +63,7 @@ func (s *Store) Inspect(r *http.Request) session.Inspection {
 			Cart    any       `json:"cart"`
 			Started time.Time `json:"started"`
 			Applied int       `json:"idempotency_keys_remembered"`
-		}{rec.User, rec.Lines, rec.started().UTC(), len(rec.Applied)}, "", "  ")
+		}{rec.User, rec.Lines, rec.StartedAt().UTC(), len(rec.Applied)}, "", "  ")
 		in.Decoded = string(b)
 	}
 	return in

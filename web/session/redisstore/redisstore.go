@@ -9,9 +9,7 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/sessiondemo/shop/web/cart"
 	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/sealed"
 )
 
 // CookieName is the cookie that carries a redis session's ID.
@@ -109,12 +108,12 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		return session.New(session.EventLost, now), nil
 	}
 	rec := gs.Values[valuesKey].(record)
-	if s.timeouts.Ended(rec.started(), now, now) {
+	if s.timeouts.Ended(rec.StartedAt(), now, now) {
 		// Past the absolute timeout: ended, whatever the TTL said.
 		s.client.Del(r.Context(), KeyPrefix+c.Value)
 		return session.New(session.EventExpired, now), nil
 	}
-	if ttl := s.ttl(rec.started(), now); ttl < s.timeouts.Idle {
+	if ttl := s.ttl(rec.StartedAt(), now); ttl < s.timeouts.Idle {
 		// Near the absolute end the key must not outlive it.
 		s.client.PExpire(r.Context(), KeyPrefix+c.Value, ttl)
 	}
@@ -122,8 +121,8 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
 		ID:      gs.ID,
 		Event:   session.EventFound,
-		Started: rec.started(),
-		Expires: s.timeouts.Ends(rec.started(), now),
+		Started: rec.StartedAt(),
+		Expires: s.timeouts.Ends(rec.StartedAt(), now),
 		Version: version(raw),
 	}, nil
 }
@@ -305,9 +304,5 @@ func (s *Store) ttl(started, now time.Time) time.Duration {
 	return max(ttl, time.Second)
 }
 
-// version names a stored value: a short hash of its bytes (each value has
-// a fresh nonce, so two saves never share one).
-func version(value []byte) string {
-	sum := sha256.Sum256(value)
-	return hex.EncodeToString(sum[:12])
-}
+// version names a stored value (sealed.Version).
+func version(value []byte) string { return sealed.Version(value) }

@@ -1,0 +1,255 @@
+// Package mcstore keeps sessions in Memcached: the memcached mode. The
+// client (github.com/bradfitz/gomemcache) spreads the keys over the
+// servers by a hash of the key, so each server holds its share of the
+// sessions and no other copy: Memcached has no replication and no
+// persistence. Values are sealed like redis mode's (package sealed);
+// concurrent writes are kept safe by compare-and-swap (gets/cas).
+//
+// What Memcached does that Redis does not, each shown to the person:
+//   - a restarted server has lost every session it held;
+//   - a full server evicts the least recently used items, sessions
+//     included, while it looks healthy (there is no noeviction);
+//   - a stopped server takes its share of the sessions with it; the other
+//     server's share keeps working.
+package mcstore
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/sessiondemo/shop/web/cart"
+	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/sealed"
+)
+
+// CookieName is the cookie that carries a memcached session's ID.
+const CookieName = "mc_sid"
+
+// KeyPrefix starts every session key in Memcached.
+const KeyPrefix = "session:"
+
+// IDs are 32 random bytes, unpadded base64url.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// Client is what the store needs of a Memcached client; *memcache.Client
+// is one.
+type Client interface {
+	GetAndTouch(key string, seconds int32) (*memcache.Item, error)
+	Get(key string) (*memcache.Item, error)
+	Add(item *memcache.Item) error
+	CompareAndSwap(item *memcache.Item) error
+	Delete(key string) error
+}
+
+// Store keeps sessions in Memcached.
+type Store struct {
+	client   Client
+	seal     *sealed.Sealer
+	timeouts session.Timeouts
+	// server names the server a key lives on, for the page ("" unknown).
+	server func(key string) string
+	now    func() time.Time
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns a store over client. server, if not nil, names the server
+// that holds a key (memcache.ServerList.PickServer), for messages. The
+// idle timeout is the items' expiry; it must be at least a second and at
+// most 30 days (Memcached reads a longer expiry as a Unix time).
+func New(client Client, keys []session.Key, timeouts session.Timeouts, server func(key string) string) (*Store, error) {
+	seal, err := sealed.New(keys)
+	if err != nil {
+		return nil, err
+	}
+	if timeouts.Idle < time.Second || timeouts.Idle > 30*24*time.Hour {
+		return nil, fmt.Errorf("memcached session idle timeout %v: want 1s to 30 days", timeouts.Idle)
+	}
+	if server == nil {
+		server = func(string) string { return "" }
+	}
+	return &Store{client: client, seal: seal, timeouts: timeouts, server: server, now: time.Now}, nil
+}
+
+// Mode returns session.Memcached.
+func (s *Store) Mode() session.Mode { return session.Memcached }
+
+// Describe says where sessions live.
+func (s *Store) Describe() string { return "Memcached (encrypted)" }
+
+// CookieName returns the cookie that carries the session ID.
+func (s *Store) CookieName() string { return CookieName }
+
+// Load reads the request's session from Memcached and slides its expiry
+// (gat: get and touch, one round trip).
+func (s *Store) Load(r *http.Request) (*session.Session, error) {
+	now := s.now()
+	c, err := session.ReadCookie(r, CookieName)
+	if err != nil || c.Value == "" {
+		return session.New(session.EventCreated, now), nil
+	}
+	if !idPattern.MatchString(c.Value) {
+		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
+	}
+	key := KeyPrefix + c.Value
+	item, err := s.client.GetAndTouch(key, s.expiry(s.timeouts.Idle))
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		// Gone: expired, signed out, evicted, or its server restarted.
+		// Memcached cannot tell which; the page says so.
+		sess := session.New(session.EventLost, now)
+		sess.LostFrom = s.server(key)
+		return sess, nil
+	}
+	if err != nil {
+		return nil, s.unavailable(key, "load session", err)
+	}
+	var rec sealed.Record
+	plain, err := s.seal.Open(c.Value, item.Value)
+	if err == nil {
+		err = json.Unmarshal(plain, &rec)
+	}
+	if err != nil || (cart.Cart{Lines: rec.Lines}).Validate() != nil || !session.ValidApplied(rec.Applied) {
+		return session.New(session.EventLost, now), nil
+	}
+	if s.timeouts.Ended(rec.StartedAt(), now, now) {
+		s.client.Delete(key)
+		return session.New(session.EventExpired, now), nil
+	}
+	return &session.Session{
+		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
+		ID:      c.Value,
+		Event:   session.EventFound,
+		Started: rec.StartedAt(),
+		Expires: s.timeouts.Ends(rec.StartedAt(), now),
+		Version: sealed.Version(item.Value),
+	}, nil
+}
+
+// Save writes the session and sets the cookie. A new or renewing session
+// is added under a fresh ID (add: only if no item has it), and a renewal
+// then deletes the old item. An existing one is written only over the
+// value it was loaded from: gets (which returns the item's CAS token),
+// compare with the loaded version, then cas, which Memcached refuses if
+// anyone wrote the item in between. The loser gets session.ErrConflict
+// and reapplies its change; nothing is lost.
+func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	renew, previous := sess.Renewing()
+	if sess.ID == "" || renew {
+		return s.saveNew(w, r, sess, previous)
+	}
+	key := KeyPrefix + sess.ID
+	cur, err := s.client.Get(key)
+	switch {
+	case errors.Is(err, memcache.ErrCacheMiss):
+		// Ended (or evicted) meanwhile: never bring it back.
+		return session.ErrConflict
+	case err != nil:
+		return s.unavailable(key, "save session", err)
+	case sess.Version != "" && sealed.Version(cur.Value) != sess.Version:
+		return session.ErrConflict
+	}
+	value, err := s.sealRecord(sess.ID, sess)
+	if err != nil {
+		return err
+	}
+	cur.Value, cur.Expiration = value, s.expiry(s.ttl(sess.Started, s.now()))
+	switch err := s.client.CompareAndSwap(cur); {
+	case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored):
+		return session.ErrConflict
+	case err != nil:
+		return s.unavailable(key, "save session", err)
+	}
+	return s.saved(w, r, sess, sess.ID, value)
+}
+
+// saveNew adds the session under a new ID and forgets previous ("" for
+// none).
+func (s *Store) saveNew(w http.ResponseWriter, r *http.Request, sess *session.Session, previous string) error {
+	id, err := newID()
+	if err != nil {
+		return err
+	}
+	value, err := s.sealRecord(id, sess)
+	if err != nil {
+		return err
+	}
+	key := KeyPrefix + id
+	switch err := s.client.Add(&memcache.Item{Key: key, Value: value, Expiration: s.expiry(s.ttl(sess.Started, s.now()))}); {
+	case errors.Is(err, memcache.ErrNotStored):
+		// 32 random bytes: never, but never written over either.
+		return errors.New("a new session ID was taken")
+	case err != nil:
+		return s.unavailable(key, "save session", err)
+	}
+	if previous != "" {
+		// The old ID must not work again. Its server may be another one,
+		// and down: the item then expires there, or is gone already.
+		if err := s.client.Delete(KeyPrefix + previous); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+			s.client.Delete(key)
+			return s.unavailable(KeyPrefix+previous, "forget the old session ID", err)
+		}
+	}
+	return s.saved(w, r, sess, id, value)
+}
+
+// saved finishes a write of sess under id.
+func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Session, id string, value []byte) error {
+	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
+	sess.ID = id
+	sess.Version = sealed.Version(value)
+	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
+	sess.Renewed()
+	return nil
+}
+
+// sealRecord seals the session's record under id.
+func (s *Store) sealRecord(id string, sess *session.Session) ([]byte, error) {
+	plain, err := json.Marshal(sealed.Record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()})
+	if err != nil {
+		return nil, err
+	}
+	return s.seal.Seal(id, plain)
+}
+
+// unavailable is a failed call to the server that holds key: a 503 that
+// names the server, so a person sees that one server's share of the
+// sessions is out of reach while the other's works.
+func (s *Store) unavailable(key, what string, err error) error {
+	where := "the Memcached server that holds your session"
+	if name := s.server(key); name != "" {
+		where += " (" + name + ")"
+	}
+	return &session.UnavailableError{
+		Title:   "Session store unavailable",
+		Message: "This replica cannot reach " + where + ", so it cannot show or change your cart right now; nothing was changed. Memcached spreads the sessions over its servers, each holding its share and no copy of another's: the sessions on the other server keep working. Try again in a few seconds, or switch mode.",
+		Err:     fmt.Errorf("%s: %w", what, err),
+	}
+}
+
+// ttl is how long a session that began at started may still live, idle,
+// from now: the idle timeout, or less near the absolute end.
+func (s *Store) ttl(started, now time.Time) time.Duration {
+	return max(min(s.timeouts.Ends(started, now).Sub(now), s.timeouts.Idle), time.Second)
+}
+
+// expiry is d as Memcached's expiry: whole seconds, at least one.
+func (s *Store) expiry(d time.Duration) int32 {
+	return int32(max(d.Round(time.Second)/time.Second, 1))
+}
+
+// newID returns 32 random bytes, unpadded base64url.
+func newID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

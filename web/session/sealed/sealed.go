@@ -1,0 +1,128 @@
+// Package sealed encrypts session values at rest, the same way for every
+// store that keeps them on a server (redis and memcached mode): AES-256-GCM
+// with rotating keys, the session ID as additional data, so a value copied
+// under another key does not open.
+//
+// Layout of a sealed value: version byte 1, key-id length, key id, 12-byte
+// nonce, ciphertext and tag. Keys[0] seals; every key opens.
+package sealed
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sessiondemo/shop/web/cart"
+	"github.com/sessiondemo/shop/web/session"
+)
+
+// ErrUndecryptable marks a value that no configured key opens, or that is
+// not a sealed value: the store treats the session as lost, never as an
+// outage.
+var ErrUndecryptable = errors.New("stored session cannot be decrypted")
+
+// Sealer seals and opens values. Safe for concurrent use.
+type Sealer struct {
+	keys []namedAEAD
+	byID map[string]cipher.AEAD
+}
+
+type namedAEAD struct {
+	id   string
+	aead cipher.AEAD
+}
+
+// New returns a sealer over keys: each secret 32 bytes, each ID 1 to 255
+// characters and listed once.
+func New(keys []session.Key) (*Sealer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no session encryption key configured")
+	}
+	s := &Sealer{byID: make(map[string]cipher.AEAD)}
+	for _, k := range keys {
+		if len(k.Secret) != 32 {
+			return nil, fmt.Errorf("session encryption key %q: want 32 bytes, got %d", k.ID, len(k.Secret))
+		}
+		if k.ID == "" || len(k.ID) > 255 {
+			return nil, fmt.Errorf("session encryption key id %q: want 1-255 characters", k.ID)
+		}
+		if _, dup := s.byID[k.ID]; dup {
+			return nil, fmt.Errorf("session encryption key id %q is listed twice", k.ID)
+		}
+		block, err := aes.NewCipher(k.Secret)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		s.keys = append(s.keys, namedAEAD{k.ID, aead})
+		s.byID[k.ID] = aead
+	}
+	return s, nil
+}
+
+// Seal encrypts plain with the first key, bound to id.
+func (s *Sealer) Seal(id string, plain []byte) ([]byte, error) {
+	k := s.keys[0]
+	out := make([]byte, 0, 2+len(k.id)+12+len(plain)+16)
+	out = append(out, 1, byte(len(k.id)))
+	out = append(out, k.id...)
+	nonce := make([]byte, k.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	out = append(out, nonce...)
+	return k.aead.Seal(out, nonce, plain, []byte(id)), nil
+}
+
+// Open decrypts b, sealed for id, with the key it names; ErrUndecryptable
+// when it does not open.
+func (s *Sealer) Open(id string, b []byte) ([]byte, error) {
+	if len(b) < 2 || b[0] != 1 {
+		return nil, ErrUndecryptable
+	}
+	n := int(b[1])
+	if len(b) < 2+n {
+		return nil, ErrUndecryptable
+	}
+	aead, ok := s.byID[string(b[2:2+n])]
+	if !ok {
+		return nil, ErrUndecryptable
+	}
+	rest := b[2+n:]
+	if len(rest) < aead.NonceSize()+aead.Overhead() {
+		return nil, ErrUndecryptable
+	}
+	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], []byte(id))
+	if err != nil {
+		return nil, ErrUndecryptable
+	}
+	return plain, nil
+}
+
+// Record is what one session looks like inside its sealed value, in
+// every store that seals.
+type Record struct {
+	User    string      `json:"u,omitempty"`
+	Lines   []cart.Line `json:"c,omitempty"`
+	Applied []string    `json:"a,omitempty"`
+	Started int64       `json:"s"` // Unix milliseconds
+}
+
+// StartedAt is when the record's session began.
+func (r Record) StartedAt() time.Time { return time.UnixMilli(r.Started) }
+
+// Version names a sealed value: a short hash of its bytes. Each value has
+// a fresh nonce, so two saves never share one: a store that saves only
+// over the value a session was loaded from compares versions.
+func Version(value []byte) string {
+	sum := sha256.Sum256(value)
+	return hex.EncodeToString(sum[:12])
+}
