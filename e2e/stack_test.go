@@ -103,7 +103,7 @@ var stack struct {
 
 // imageVars are passed from the environment to the compose file, so the
 // stand-in images of .ci/setup (or any others) are used.
-var imageVars = []string{"NGINX_IMAGE", "REDIS_IMAGE", "GO_IMAGE", "RUNTIME_IMAGE", "APP_IMAGE", "GOPROXY", "GOFLAGS"}
+var imageVars = []string{"NGINX_IMAGE", "REDIS_IMAGE", "MEMCACHED_IMAGE", "GO_IMAGE", "RUNTIME_IMAGE", "APP_IMAGE", "GOPROXY", "GOFLAGS"}
 
 func TestMain(m *testing.M) {
 	dockertest.Prepare()

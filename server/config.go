@@ -67,6 +67,9 @@ type config struct {
 	// SHUTDOWN, for the admin's "restart Redis"; empty turns it off.
 	RedisOpsUsername string
 	RedisOpsPassword string
+	// MemcachedServers are the Memcached servers' host:port
+	// (MEMCACHED_SERVERS); empty leaves memcached mode out.
+	MemcachedServers []string
 	// InternalKey signs the calls between replicas (INTERNAL_KEY): its own
 	// random key, shared by the replicas, never derived from a password.
 	// Empty turns the controls between replicas off.
@@ -165,6 +168,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.RedisMinReplicasAck = n
 	}
 	c.RedisAckTimeout = duration("REDIS_ACK_TIMEOUT", "500ms")
+	c.MemcachedServers = splitList(getenv("MEMCACHED_SERVERS"))
+	for _, hp := range c.MemcachedServers {
+		if host, port, err := net.SplitHostPort(hp); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("MEMCACHED_SERVERS: %q is not a host:port, such as memcached1:11211", hp))
+		}
+	}
 	c.RedisOpsUsername = get("REDIS_OPS_USERNAME", "ops")
 	c.RedisOpsPassword = secrets["REDIS_OPS_PASSWORD"]
 	c.Peers = map[string]string{}

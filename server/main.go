@@ -29,6 +29,7 @@ import (
 	"github.com/sessiondemo/shop/web/peer"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/jwtstore"
+	"github.com/sessiondemo/shop/web/session/mcstore"
 	"github.com/sessiondemo/shop/web/session/memstore"
 	"github.com/sessiondemo/shop/web/session/redisstore"
 )
@@ -101,17 +102,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	memStore := memstore.New(cfg.Replica, timeouts)
 	go memStore.SweepEvery(ctx, max(min(timeouts.Idle/2, time.Minute), time.Second))
+	stores := web.Stores{session.Sticky: memStore, session.Redis: redisStore, session.JWT: jwtStore}
+	// Memcached mode exists where MEMCACHED_SERVERS names servers.
+	if len(cfg.MemcachedServers) > 0 {
+		mc, servers := newMemcached(ctx, cfg.MemcachedServers, log)
+		mcStore, err := mcstore.New(mc, cfg.EncryptionKeys, timeouts, servers.serverOf)
+		if err != nil {
+			return err
+		}
+		stores[session.Memcached] = mcStore
+	}
 	handler, err := web.NewHandler(web.Options{
 		AllowedHosts: cfg.AllowedHosts,
 		UserEnds:     redisstore.NewUserEnds(rdb, replication, cfg.AbsoluteTimeout),
 		Replica:      cfg.Replica,
 		DefaultMode:  cfg.DefaultMode,
-		Stores: web.Stores{
-			session.Sticky: memStore,
-			session.Redis:  redisStore,
-			session.JWT:    jwtStore,
-		},
-		Logger: log,
+		Stores:       stores,
+		Logger:       log,
 		Admin: admin.Options{
 			User:             cfg.AdminUser,
 			Password:         cfg.AdminPassword,

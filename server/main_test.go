@@ -99,7 +99,7 @@ func TestConfigErrorsNameTheVariableNotTheSecret(t *testing.T) {
 		{"no key id", "SESSION_ENCRYPTION_KEYS", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "no id"},
 		{"short jwt key", "JWT_SIGNING_KEYS", "j1:c2VjcmV0LXZhbHVl", "at least 32"},
 		{"not base64", "JWT_SIGNING_KEYS", "j1:secret-value!!", "not base64"},
-		{"bad mode", "SESSION_DEFAULT_MODE", "memcached", "SESSION_DEFAULT_MODE"},
+		{"bad mode", "SESSION_DEFAULT_MODE", "cassandra", "SESSION_DEFAULT_MODE"},
 		{"bad duration", "SESSION_IDLE_TIMEOUT", "soon", "SESSION_IDLE_TIMEOUT"},
 		{"idle past absolute", "SESSION_IDLE_TIMEOUT", "13h", "longer than SESSION_ABSOLUTE_TIMEOUT"},
 		{"bad replica name", "REPLICA_NAME", "App 2", "REPLICA_NAME"},

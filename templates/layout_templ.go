@@ -1663,7 +1663,7 @@ func siteFooter(p Page) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 109, "<footer class=\"site-footer\"><div class=\"container footer-inner\"><p>A demo of session management: replicas behind nginx, scaled out and in at will, three ways to keep a cart.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 109, "<footer class=\"site-footer\"><div class=\"container footer-inner\"><p>A demo of session management: replicas behind nginx, scaled out and in at will, four ways to keep a cart.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -404,7 +404,7 @@ func TestModeToggle(t *testing.T) {
 	if got := c.cart(); got.Mode != "sticky" || got.Count != 1 {
 		t.Errorf("back in sticky = %+v, want the sticky cart kept", got)
 	}
-	if r := c.form("/mode", url.Values{"mode": {"memcached"}}); r.status != 400 {
+	if r := c.form("/mode", url.Values{"mode": {"cassandra"}}); r.status != 400 {
 		t.Errorf("unknown mode = %d", r.status)
 	}
 }

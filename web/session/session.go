@@ -1,4 +1,4 @@
-// Package session defines the one interface the shop's three session modes
+// Package session defines the one interface the shop's session modes
 // implement, and what they share: the session's data, its events, cookies
 // and errors. The stores live in sub-packages, one per backing technology
 // (memstore, redisstore, jwtstore); handlers only ever see Store.
@@ -38,7 +38,7 @@ const (
 // Modes lists every mode in display order. Everything that ranges over
 // the modes (the toggle, the request log's counts, the admin charts, the
 // simulator) ranges over this list.
-var Modes = []Mode{Sticky, Redis, JWT}
+var Modes = []Mode{Sticky, Redis, JWT, Memcached}
 
 // ParseMode returns the mode named s, and false if s names none.
 func ParseMode(s string) (Mode, bool) { return parse(Modes, s) }

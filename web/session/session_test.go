@@ -62,7 +62,7 @@ func TestParseAndChoices(t *testing.T) {
 	if _, ok := ParseAffinity(""); ok {
 		t.Error("the empty affinity parsed")
 	}
-	if got := Choices(Modes); got != "sticky, redis or jwt" {
+	if got := Choices(Modes); got != "sticky, redis, jwt or memcached" {
 		t.Errorf("Choices(Modes) = %q", got)
 	}
 	if got := Choices([]Mode{Sticky}); got != "sticky" {

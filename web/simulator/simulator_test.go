@@ -106,7 +106,7 @@ func TestValidate(t *testing.T) {
 		{"a path", simulator.Config{Target: "http://lb/api"}, "base URL only"},
 		{"too many clients", simulator.Config{Target: "http://lb", Clients: 201}, "from 1 to 200, not 201"},
 		{"negative clients", simulator.Config{Target: "http://lb", Clients: -1}, "from 1 to 200, not -1"},
-		{"mode", simulator.Config{Target: "http://lb", Mode: "memcached"}, `no session mode "memcached"`},
+		{"mode", simulator.Config{Target: "http://lb", Mode: "cassandra"}, `no session mode "cassandra"`},
 		{"affinity", simulator.Config{Target: "http://lb", Mode: "sticky", Affinity: "dns"}, `no affinity technique "dns"`},
 		{"profile", simulator.Config{Target: "http://lb", Sessions: "endless"}, `no session profile "endless"`},
 		{"too long", simulator.Config{Target: "http://lb", Duration: 3 * time.Minute}, "at most 2m0s, not 3m0s"},

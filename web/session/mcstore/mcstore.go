@@ -19,8 +19,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
+	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -100,7 +102,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
 	}
 	key := KeyPrefix + c.Value
-	item, err := s.client.GetAndTouch(key, s.expiry(s.timeouts.Idle))
+	item, err := get(func() (*memcache.Item, error) { return s.client.GetAndTouch(key, s.expiry(s.timeouts.Idle)) })
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		// Gone: expired, signed out, evicted, or its server restarted.
 		// Memcached cannot tell which; the page says so.
@@ -146,7 +148,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		return s.saveNew(w, r, sess, previous)
 	}
 	key := KeyPrefix + sess.ID
-	cur, err := s.client.Get(key)
+	cur, err := get(func() (*memcache.Item, error) { return s.client.Get(key) })
 	switch {
 	case errors.Is(err, memcache.ErrCacheMiss):
 		// Ended (or evicted) meanwhile: never bring it back.
@@ -161,7 +163,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		return err
 	}
 	cur.Value, cur.Expiration = value, s.expiry(s.ttl(sess.Started, s.now()))
-	switch err := s.client.CompareAndSwap(cur); {
+	switch err := againOnStale(func() error { return s.client.CompareAndSwap(cur) }); {
 	case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored):
 		return session.ErrConflict
 	case err != nil:
@@ -170,29 +172,75 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	return s.saved(w, r, sess, sess.ID, value)
 }
 
+// newIDTries is how many fresh IDs a new session tries: an ID's hash picks
+// its server, so with one of two servers down, each try has an even
+// chance of the live one, and three fail together one time in eight.
+const newIDTries = 3
+
+// staleTries bounds how often a call is made again on a stale connection
+// (more than the client's idle connections per server, memcachedIdle).
+const staleTries = 6
+
+// againOnStale runs call, and again while it fails on a stale connection.
+// The client keeps idle connections; after a server restarts, each of them
+// belonged to the old process, and its first use fails at once (EOF,
+// reset, broken pipe). A command sent on such a connection never reached
+// the new process, so it is safe to send it again, a cas included. A
+// server that is down fails differently (refused, timed out), and is not
+// tried again.
+func againOnStale(call func() error) error {
+	var err error
+	for try := 0; try < staleTries; try++ {
+		if err = call(); !stale(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// stale reports whether err is a connection that the server closed.
+func stale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// get runs a read through againOnStale.
+func get(read func() (*memcache.Item, error)) (*memcache.Item, error) {
+	var item *memcache.Item
+	err := againOnStale(func() (err error) { item, err = read(); return err })
+	return item, err
+}
+
 // saveNew adds the session under a new ID and forgets previous ("" for
-// none).
+// none). An ID whose server cannot be reached is given up for another.
 func (s *Store) saveNew(w http.ResponseWriter, r *http.Request, sess *session.Session, previous string) error {
-	id, err := newID()
-	if err != nil {
-		return err
-	}
-	value, err := s.sealRecord(id, sess)
-	if err != nil {
-		return err
-	}
-	key := KeyPrefix + id
-	switch err := s.client.Add(&memcache.Item{Key: key, Value: value, Expiration: s.expiry(s.ttl(sess.Started, s.now()))}); {
-	case errors.Is(err, memcache.ErrNotStored):
-		// 32 random bytes: never, but never written over either.
-		return errors.New("a new session ID was taken")
-	case err != nil:
-		return s.unavailable(key, "save session", err)
+	var id, key string
+	var value []byte
+	for try := 1; ; try++ {
+		var err error
+		if id, err = newID(); err != nil {
+			return err
+		}
+		if value, err = s.sealRecord(id, sess); err != nil {
+			return err
+		}
+		key = KeyPrefix + id
+		item := &memcache.Item{Key: key, Value: value, Expiration: s.expiry(s.ttl(sess.Started, s.now()))}
+		err = againOnStale(func() error { return s.client.Add(item) })
+		if err == nil {
+			break
+		}
+		if errors.Is(err, memcache.ErrNotStored) {
+			// 32 random bytes: never, but never written over either.
+			return errors.New("a new session ID was taken")
+		}
+		if try == newIDTries || r.Context().Err() != nil {
+			return s.unavailable(key, "save session", err)
+		}
 	}
 	if previous != "" {
 		// The old ID must not work again. Its server may be another one,
 		// and down: the item then expires there, or is gone already.
-		if err := s.client.Delete(KeyPrefix + previous); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+		if err := againOnStale(func() error { return s.client.Delete(KeyPrefix + previous) }); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 			s.client.Delete(key)
 			return s.unavailable(KeyPrefix+previous, "forget the old session ID", err)
 		}
