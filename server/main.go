@@ -104,8 +104,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	go memStore.SweepEvery(ctx, max(min(timeouts.Idle/2, time.Minute), time.Second))
 	stores := web.Stores{session.Sticky: memStore, session.Redis: redisStore, session.JWT: jwtStore}
 	// Memcached mode exists where MEMCACHED_SERVERS names servers.
+	var memcachedAdmin admin.MemcachedServers
 	if len(cfg.MemcachedServers) > 0 {
 		mc, servers := newMemcached(ctx, cfg.MemcachedServers, log)
+		memcachedAdmin = servers
 		mcStore, err := mcstore.New(mc, cfg.EncryptionKeys, timeouts, servers.serverOf)
 		if err != nil {
 			return err
@@ -127,6 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			LoadBalancers:    cfg.LoadBalancers,
 			PingRedis:        func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			Redis:            redisOps,
+			Memcached:        memcachedAdmin,
 			Crash:            crashSelf,
 			SimulatorTargets: cfg.SimulatorTargets,
 		},

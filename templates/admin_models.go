@@ -42,6 +42,8 @@ type Topology struct {
 	RedisNodes []Node
 	// Sentinels watch the nodes and fail over.
 	Sentinels []Node
+	// Memcached are memcached mode's servers; Detail has their stats.
+	Memcached []Node
 }
 
 // Scale is what the page says about scaling: the replicas now, and the

@@ -282,6 +282,7 @@
       case "crash": url = "/api/admin/replicas/" + b.dataset.replica + "/crash"; break;
       case "hang": url = "/api/admin/replicas/" + b.dataset.replica + "/hang"; body = { seconds: Number(b.dataset.seconds) }; break;
       case "redis": url = "/api/admin/redis/" + b.dataset.node + "/" + b.dataset.verb; break;
+      case "memcached-fill": url = "/api/admin/memcached/fill"; break;
       default: return;
     }
     b.disabled = true;

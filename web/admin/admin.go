@@ -65,6 +65,9 @@ type Options struct {
 	// Memory is the store that keeps sticky sessions in this replica's
 	// memory, or nil.
 	Memory Memory
+	// Memcached shows memcached mode's servers and fills them; nil leaves
+	// them off the page.
+	Memcached MemcachedServers
 	// UserEnds records the end of every session of a user for redis and
 	// jwt mode; nil leaves those modes out of "end the user's sessions".
 	UserEnds session.UserEnds
@@ -141,7 +144,7 @@ func New(o Options) (*App, error) {
 		a.started = time.Now()
 	}
 	a.started = a.started.UTC()
-	a.cluster = &cluster{peers: a.peers, log: a.log, lbs: o.LoadBalancers, ping: o.PingRedis, redis: o.Redis, local: a.localLog}
+	a.cluster = &cluster{peers: a.peers, log: a.log, lbs: o.LoadBalancers, ping: o.PingRedis, redis: o.Redis, memcached: o.Memcached, local: a.localLog}
 	return a, nil
 }
 

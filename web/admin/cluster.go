@@ -105,6 +105,8 @@ type Status struct {
 	Sentinels []ComponentStatus `json:"sentinels,omitempty"`
 	// LoadBalancers are the load balancers, sorted by name.
 	LoadBalancers []ComponentStatus `json:"load_balancers"`
+	// Memcached are memcached mode's servers, in the order configured.
+	Memcached []MemcachedStatus `json:"memcached,omitempty"`
 }
 
 // peerLog is the answer of GET /internal/requests.
@@ -132,7 +134,9 @@ type cluster struct {
 	lbs   map[string]string // name -> host:port
 	ping  func(context.Context) error
 	redis RedisCluster // nil: no nodes to show
-	local func() peerLog
+	// memcached shows memcached mode's servers (nil: none).
+	memcached MemcachedServers
+	local     func() peerLog
 }
 
 // fetchLog reads a replica's log after cur (or its newest limit entries
@@ -203,6 +207,13 @@ func (c *cluster) collect(ctx context.Context, cursors map[string]cursor, limit 
 			defer cancel()
 			t, _ := c.redis.Topology(ctx)
 			st.RedisPrimary, st.RedisNodes, st.Sentinels = t.Primary, t.Nodes, t.Sentinels
+		})
+	}
+	if c.memcached != nil {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, c.peers.Timeout())
+			defer cancel()
+			st.Memcached = c.memcached.Stats(ctx)
 		})
 	}
 	lbNames := make([]string, 0, len(c.lbs))

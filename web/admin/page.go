@@ -51,6 +51,9 @@ func topologyModel(st Status) templates.Topology {
 	for _, s := range st.Sentinels {
 		t.Sentinels = append(t.Sentinels, templates.Node{Name: s.Name, State: s.State, Detail: s.Detail})
 	}
+	for _, m := range st.Memcached {
+		t.Memcached = append(t.Memcached, templates.Node{Name: m.Name, State: m.State, Detail: m.Detail()})
+	}
 	for _, lb := range st.LoadBalancers {
 		t.LoadBalancers = append(t.LoadBalancers, templates.Node{Name: lb.Name, State: lb.State, Detail: lb.Detail})
 	}

@@ -41,6 +41,7 @@ func (a *App) Routes() []httpx.Route {
 		own.Route("POST /api/admin/redis/failover", a.requireAdmin(h(a.handleFailoverExperiment))),
 		own.Route("POST /api/admin/redis/{node}/{action}", a.requireAdmin(h(a.handleRedisNode))),
 		own.Route("POST /api/admin/simulations", a.requireAdmin(h(a.handleStartSimulation))),
+		own.Route("POST /api/admin/memcached/fill", a.requireAdmin(h(a.handleMemcachedFill))),
 		own.Route("POST /api/admin/concurrent-adds", a.requireAdmin(h(a.handleConcurrentAdds))),
 		own.Route("POST /api/admin/users/{user}/end-sessions", a.requireAdmin(h(a.handleEndUser))),
 		own.Route("/api/admin/", httpx.NotFound(a.logger)),

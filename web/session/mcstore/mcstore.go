@@ -22,6 +22,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"sync"
 	"syscall"
 	"time"
 
@@ -59,6 +60,38 @@ type Store struct {
 	// server names the server a key lives on, for the page ("" unknown).
 	server func(key string) string
 	now    func() time.Time
+
+	// down remembers the servers a call failed to reach lately (name to
+	// until when), so that new sessions pick IDs that hash elsewhere.
+	mu   sync.Mutex
+	down map[string]time.Time
+}
+
+// downFor is how long a server that failed a call is avoided for new
+// sessions.
+const downFor = 5 * time.Second
+
+// markDown notes that the server holding key could not be reached.
+func (s *Store) markDown(key string) {
+	name := s.server(key)
+	if name == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down == nil {
+		s.down = map[string]time.Time{}
+	}
+	s.down[name] = s.now().Add(downFor)
+}
+
+// avoided reports whether new sessions should stay off the server that
+// holds key.
+func (s *Store) avoided(key string) bool {
+	name := s.server(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return name != "" && s.now().Before(s.down[name])
 }
 
 var _ session.Store = (*Store)(nil)
@@ -172,9 +205,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	return s.saved(w, r, sess, sess.ID, value)
 }
 
-// newIDTries is how many fresh IDs a new session tries: an ID's hash picks
-// its server, so with one of two servers down, each try has an even
-// chance of the live one, and three fail together one time in eight.
+// newIDTries is how many fresh IDs a new session tries to write.
 const newIDTries = 3
 
 // staleTries bounds how often a call is made again on a stale connection
@@ -211,14 +242,22 @@ func get(read func() (*memcache.Item, error)) (*memcache.Item, error) {
 }
 
 // saveNew adds the session under a new ID and forgets previous ("" for
-// none). An ID whose server cannot be reached is given up for another.
+// none). An ID's hash picks its server: a new session takes an ID that
+// hashes to a server no call failed to reach lately, and an ID whose
+// server cannot be reached is given up for another. So with one of two
+// servers down, new sessions go to the other one.
 func (s *Store) saveNew(w http.ResponseWriter, r *http.Request, sess *session.Session, previous string) error {
 	var id, key string
 	var value []byte
 	for try := 1; ; try++ {
 		var err error
-		if id, err = newID(); err != nil {
-			return err
+		for pick := 0; pick < 16; pick++ {
+			if id, err = newID(); err != nil {
+				return err
+			}
+			if !s.avoided(KeyPrefix + id) {
+				break
+			}
 		}
 		if value, err = s.sealRecord(id, sess); err != nil {
 			return err
@@ -233,6 +272,7 @@ func (s *Store) saveNew(w http.ResponseWriter, r *http.Request, sess *session.Se
 			// 32 random bytes: never, but never written over either.
 			return errors.New("a new session ID was taken")
 		}
+		s.markDown(key)
 		if try == newIDTries || r.Context().Err() != nil {
 			return s.unavailable(key, "save session", err)
 		}
@@ -271,6 +311,7 @@ func (s *Store) sealRecord(id string, sess *session.Session) ([]byte, error) {
 // names the server, so a person sees that one server's share of the
 // sessions is out of reach while the other's works.
 func (s *Store) unavailable(key, what string, err error) error {
+	s.markDown(key)
 	where := "the Memcached server that holds your session"
 	if name := s.server(key); name != "" {
 		where += " (" + name + ")"

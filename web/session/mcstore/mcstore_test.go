@@ -212,3 +212,46 @@ func TestAStoppedServerIsAClear503(t *testing.T) {
 		t.Errorf("load with the server down: %v; want a 503 naming memcached2", err)
 	}
 }
+
+// TestNewSessionsGoToTheLiveServer: with one of two servers unreachable,
+// every new session is saved: an ID whose server fails is given up for
+// another, and after a failure new IDs are picked to hash to the other
+// server.
+func TestNewSessionsGoToTheLiveServer(t *testing.T) {
+	live := startMemcached(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	var list memcache.ServerList
+	if err := list.SetServers(live, dead); err != nil {
+		t.Fatal(err)
+	}
+	client := memcache.NewFromSelector(&list)
+	client.Timeout = 200 * time.Millisecond
+	name := func(key string) string {
+		addr, err := list.PickServer(key)
+		if err != nil {
+			return ""
+		}
+		if addr.String() == dead {
+			return "dead"
+		}
+		return "live"
+	}
+	st, err := New(client, testKeys, session.Timeouts{Idle: time.Hour}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		s := session.New(session.EventCreated, time.Now())
+		if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatalf("new session %d with one server down: %v", i+1, err)
+		}
+		if got := name(KeyPrefix + s.ID); got != "live" {
+			t.Errorf("new session %d hashes to the %s server", i+1, got)
+		}
+	}
+}

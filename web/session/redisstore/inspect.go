@@ -1,8 +1,6 @@
 package redisstore
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessiondemo/shop/web/session"
+	"github.com/sessiondemo/shop/web/session/sealed"
 )
 
 // Inspect shows the request's session as Redis holds it: the encrypted
@@ -41,30 +40,13 @@ func (s *Store) Inspect(r *http.Request) session.Inspection {
 	ttl, _ := s.client.PTTL(r.Context(), key).Result()
 	in.Held = true
 	in.RawBytes = len(raw)
-	shown := raw
-	if len(shown) > 96 {
-		shown = shown[:96]
-	}
-	in.Raw = hex.EncodeToString(shown)
-	if len(shown) < len(raw) {
-		in.Raw += "…"
-	}
-	keyID := ""
-	if len(raw) > 2 && len(raw) >= 2+int(raw[1]) {
-		keyID = string(raw[2 : 2+int(raw[1])])
-	}
+	var keyID string
+	in.Raw, keyID = sealed.Shown(raw)
 	in.Where = fmt.Sprintf("In Redis under session:<id>, AES-GCM encrypted with key %q (format version, key id, 12-byte nonce, ciphertext, 16-byte tag); expires in %s unless used.", keyID, ttl.Round(time.Second))
 	gs := sessions.NewSession(s.rs, CookieName)
 	gs.ID = c.Value
 	if err := s.seal.Deserialize(raw, gs); err == nil {
-		rec := gs.Values[valuesKey].(record)
-		b, _ := json.MarshalIndent(struct {
-			User    string    `json:"user"`
-			Cart    any       `json:"cart"`
-			Started time.Time `json:"started"`
-			Applied int       `json:"idempotency_keys_remembered"`
-		}{rec.User, rec.Lines, rec.StartedAt().UTC(), len(rec.Applied)}, "", "  ")
-		in.Decoded = string(b)
+		in.Decoded = gs.Values[valuesKey].(record).Indented()
 	}
 	return in
 }

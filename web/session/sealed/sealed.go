@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -125,4 +126,32 @@ func (r Record) StartedAt() time.Time { return time.UnixMilli(r.Started) }
 func Version(value []byte) string {
 	sum := sha256.Sum256(value)
 	return hex.EncodeToString(sum[:12])
+}
+
+// Shown is a sealed value for people: its first 96 bytes as hex ("…" when
+// cut), and the ID of the key that sealed it.
+func Shown(raw []byte) (hexText, keyID string) {
+	shown := raw
+	if len(shown) > 96 {
+		shown = shown[:96]
+	}
+	hexText = hex.EncodeToString(shown)
+	if len(shown) < len(raw) {
+		hexText += "…"
+	}
+	if len(raw) > 2 && len(raw) >= 2+int(raw[1]) {
+		keyID = string(raw[2 : 2+int(raw[1])])
+	}
+	return hexText, keyID
+}
+
+// Indented is the record as people read it, indented JSON.
+func (r Record) Indented() string {
+	b, _ := json.MarshalIndent(struct {
+		User    string      `json:"user"`
+		Cart    []cart.Line `json:"cart"`
+		Started time.Time   `json:"started"`
+		Applied int         `json:"idempotency_keys_remembered"`
+	}{r.User, r.Lines, r.StartedAt().UTC(), len(r.Applied)}, "", "  ")
+	return string(b)
 }
