@@ -46,6 +46,7 @@ func BenchmarkReadThroughNginx(b *testing.B) {
 		{"sticky", "sticky", "/api/cart"},
 		{"redis", "redis", "/api/cart"},
 		{"jwt", "jwt", "/api/cart"},
+		{"memcached", "memcached", "/api/cart"},
 	}
 	// Each client of each case: its own session with a 3-line cart, and
 	// the cookies (nginx's lb_route too) it got while filling it.
@@ -159,7 +160,7 @@ func BenchmarkReadThroughNginx(b *testing.B) {
 func perfTable(r map[string]readResult) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "| case | req/s | p50 ms | p99 ms | errors | ratio to sticky | ratio to baseline |\n|---|---|---|---|---|---|---|\n")
-	for _, name := range []string{"baseline", "sticky", "redis", "jwt"} {
+	for _, name := range []string{"baseline", "sticky", "redis", "jwt", "memcached"} {
 		x := r[name]
 		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d | %.2f | %.2f |\n", name, x.rps, x.p50, x.p99, x.errors, x.rps/r["sticky"].rps, x.rps/r["baseline"].rps)
 	}

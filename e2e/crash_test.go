@@ -160,7 +160,7 @@ type killTally struct {
 
 // TestReplicaCrashUnderLoad: 8 clients x 25 adds in each mode, each add
 // retried with the same Idempotency-Key until it is answered, while a replica
-// crashes (its process SIGKILLed) and comes back by itself. redis and jwt:
+// crashes (its process SIGKILLed) and comes back by itself. redis, jwt and memcached:
 // nothing lost, nothing applied twice, nothing unanswered. sticky: the
 // carts that lived on it are lost, by design; the numbers are reported.
 func TestReplicaCrashUnderLoad(t *testing.T) {

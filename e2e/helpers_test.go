@@ -28,7 +28,7 @@ import (
 // modes are the session modes the suite drives, each a column of
 // DESIGN.md's table. Written here rather than taken from session.Modes: a
 // mode joins the suite on purpose, with the outcomes it promises.
-var modes = []string{"sticky", "redis", "jwt"}
+var modes = []string{"sticky", "redis", "jwt", "memcached"}
 
 // shopper is one browser-like client of the shop through nginx: it keeps
 // cookies (nginx's affinity cookie among them) and remembers which replica
