@@ -329,7 +329,7 @@ func TestBrowserAdmin(t *testing.T) {
 		t.Fatalf("end a user's sessions from the page: %v", err)
 	}
 	ended, _ := chromedp.Run(step, chromedp.Text(byTestID("end-user-output")))
-	if !strings.Contains(ended, "Ended 0 sticky session(s) of nobody") || !strings.Contains(ended, "every redis and jwt session of nobody") {
+	if !strings.Contains(ended, "Ended 0 sticky session(s) of nobody") || !strings.Contains(ended, "every redis, jwt and memcached session of nobody") {
 		t.Errorf("the page's end-sessions form said %q", ended)
 	}
 	violations, err := chromedp.Run(step, chromedp.Evaluate[[]string](`window.cspViolations`))

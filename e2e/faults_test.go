@@ -38,14 +38,14 @@ var outsideFaults = []outsideFault{
 	}},
 }
 
-// TestReplicaOutsideFaults: shoppers in redis and jwt mode read and add
-// (with idempotency keys) through nginx while the replica that served one
-// of them is broken from outside its container, each way a person can:
-// killed, stopped, frozen, cut off the network. No client sees an error,
-// no request waits more than faultBudget, and the wait is paid by a few
-// requests, not by every one while the replica stays broken. A sticky
-// browser pinned to that replica is re-pinned with an empty cart, as
-// documented. Reports the time from the fault to each client's first
+// TestReplicaOutsideFaults: shoppers in redis, jwt and memcached mode read
+// and add (with idempotency keys) through nginx while the replica that
+// served one of them is broken from outside its container, each way a
+// person can: killed, stopped, frozen, cut off the network. No client sees
+// an error, no request waits more than faultBudget, and the wait is paid
+// by a few requests, not by every one while the replica stays broken. A
+// sticky browser pinned to that replica is re-pinned with an empty cart,
+// as documented. Reports the time from the fault to each client's first
 // answer.
 func TestReplicaOutsideFaults(t *testing.T) {
 	needStack(t)
@@ -54,7 +54,7 @@ func TestReplicaOutsideFaults(t *testing.T) {
 			t.Cleanup(func() { waitStackHealthy(t) })
 			// About 25 requests a second per shopper; at most 500 adds: 50
 			// per line.
-			load := startShopLoad(t, []string{"redis", "jwt", "redis", "jwt"}, 2000, 40*time.Millisecond)
+			load := startShopLoad(t, []string{"redis", "jwt", "memcached", "jwt"}, 2000, 40*time.Millisecond)
 			defer load.end()
 			waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool { return load.answered.Load() >= 100 })
 			// The victim serves the first shopper: the replica of its

@@ -148,7 +148,7 @@ func TestRedisOutage(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(string(raw), "could not be written to the revocation list") || !deleted {
 		t.Errorf("jwt sign-out with Redis down: %d %s, token deleted %v; want 503 and the cookie deleted", resp.StatusCode, raw, deleted)
 	}
-	for _, mode := range []string{"sticky", "jwt"} {
+	for _, mode := range []string{"sticky", "jwt", "memcached"} {
 		status, c := shoppers[mode].do("GET", "/api/cart", "")
 		if status != 200 || !sameCart(before[mode], c) {
 			t.Errorf("%s with Redis down: %d %s, want the cart %s", mode, status, describeCart(c), describeCart(before[mode]))
@@ -157,7 +157,7 @@ func TestRedisOutage(t *testing.T) {
 			t.Errorf("%s add with Redis down: %d", mode, status)
 		}
 	}
-	t.Logf("Redis down: redis mode 503 within %.1fs; sticky and jwt served", time.Since(down).Seconds())
+	t.Logf("Redis down: redis mode 503 within %.1fs; sticky, jwt and memcached served", time.Since(down).Seconds())
 
 	for _, n := range redisNodes {
 		wg.Go(func() { startContainer(t, n) })

@@ -348,7 +348,7 @@ func TestAdminEndsEverySessionOfAUser(t *testing.T) {
 		}
 		return s
 	}
-	modes := []string{"sticky", "redis", "jwt"}
+	modes := []string{"sticky", "redis", "jwt", "memcached"}
 	erin, frank := map[string]*shopper{}, map[string]*shopper{}
 	for _, m := range modes {
 		erin[m], frank[m] = signIn(m, "erin"), signIn(m, "frank")

@@ -15,14 +15,14 @@ func (c loadCounts) String() string {
 	return fmt.Sprintf("%d ok, %d 5xx, %d transport errors, %d other", c.ok, c.errors5xx, c.transport, c.other)
 }
 
-// TestReplicaGracefulStop: while shoppers in redis and jwt mode read and
-// add (with idempotency keys), the second replica gets SIGTERM. It stops taking new
+// TestReplicaGracefulStop: while shoppers in redis, jwt and memcached mode
+// read and add (with idempotency keys), the second replica gets SIGTERM. It stops taking new
 // requests and finishes those in flight: no client sees an error. Then it
 // is started again and serves within seconds.
 func TestReplicaGracefulStop(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
-	load := startShopLoad(t, []string{"redis", "jwt", "redis", "jwt"}, 3600, 0) // at most 900 adds: 90 per line
+	load := startShopLoad(t, []string{"redis", "jwt", "memcached", "jwt"}, 3600, 0) // at most 900 adds: 90 per line
 	// However the test ends, the load ends with it, before the cleanup
 	// looks at the stack.
 	defer load.end()

@@ -29,7 +29,7 @@ type Stores map[session.Mode]session.Store
 // before it returns, so the log and the page show it.
 type service struct {
 	stores Stores
-	// userEnds, when set, ends the signed-in sessions of redis and jwt
+	// userEnds, when set, ends the signed-in sessions of redis, jwt and memcached
 	// mode that an admin ended (the memory store deletes its own).
 	userEnds session.UserEnds
 }

@@ -43,7 +43,7 @@ type Options struct {
 	// every Host (tests).
 	AllowedHosts []string
 	// UserEnds records when an admin ended every session of a user, for
-	// redis and jwt mode; nil turns that check off. It is also the
+	// redis, jwt and memcached mode; nil turns that check off. It is also the
 	// admin's Options.UserEnds.
 	UserEnds session.UserEnds
 }

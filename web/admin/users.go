@@ -16,7 +16,7 @@ import (
 //     replica that got the control tells the others, and keeps telling a
 //     replica that does not answer (paused, cut off) until it does, for
 //     as long as a session can live;
-//   - redis and jwt: Redis records the moment (redisstore.UserEnds), and
+//   - redis, jwt and memcached: Redis records the moment (redisstore.UserEnds), and
 //     every replica ends a signed-in session of that user begun before it
 //     on its next request (package web). While Redis cannot be reached,
 //     the control answers 503: nothing recorded; every signed-in redis or
@@ -36,7 +36,7 @@ type endUserAnswer struct {
 	Sticky int `json:"sticky_ended"`
 	// Missing are the replicas not reached yet (told again until they are).
 	Missing []string `json:"replicas_missing,omitempty"`
-	// Recorded says whether Redis recorded the end for redis and jwt mode.
+	// Recorded says whether Redis recorded the end for redis, jwt and memcached mode.
 	Recorded bool `json:"redis_jwt_ended"`
 }
 
@@ -72,14 +72,14 @@ func (a *App) handleEndUser(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case a.o.UserEnds == nil:
-		parts = append(parts, "redis and jwt mode are not configured here")
+		parts = append(parts, "redis, jwt and memcached mode are not configured here")
 	case redisErr != nil:
-		ans.Message = strings.Join(parts, "; ") + ". But Redis cannot be reached, so the end of " + user + "'s redis and jwt sessions was not recorded: while Redis is down those sessions are refused anyway; end them again once it is back."
+		ans.Message = strings.Join(parts, "; ") + ". But Redis cannot be reached, so the end of " + user + "'s redis, jwt and memcached sessions was not recorded: while Redis is down those sessions are refused anyway; end them again once it is back."
 		a.logger.Warn("end a user's sessions", "request_id", httpx.InfoOf(r).RequestID, "err", redisErr)
 		httpx.WriteJSON(w, http.StatusServiceUnavailable, ans)
 		return
 	default:
-		parts = append(parts, "every redis and jwt session of "+user+" begun before now ends on its next request, on every replica")
+		parts = append(parts, "every redis, jwt and memcached session of "+user+" begun before now ends on its next request, on every replica")
 	}
 	ans.Message = strings.Join(parts, "; ") + "."
 	httpx.WriteJSON(w, http.StatusOK, ans)

@@ -349,8 +349,8 @@ type Ender interface {
 
 // UserEnds records when an admin ended every session of a user (OWASP ASVS
 // 5.0 7.4.5), for the stores whose sessions no replica can delete on its
-// own: redis (any replica may hold a copy of the ID) and jwt (the token is
-// the session). A signed-in session of that user that began no later than
+// own: redis and memcached (no index from a user to their sessions) and
+// jwt (the token is the session). A signed-in session of that user that began no later than
 // that moment is over. (Sign-in starts the session anew: a new ID and a new
 // start.) The memory store deletes such sessions itself instead.
 type UserEnds interface {
