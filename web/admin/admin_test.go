@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,23 +43,26 @@ func newReplicaPair(t *testing.T) *replicaPair {
 	t.Cleanup(p.app2.Close)
 	peers := peer.Static{"app1": p.app1.URL, "app2": p.app2.URL}
 	for name, sw := range handlers {
-		sw.h = webtest.Replica(t, name, admin.Options{
+		sw.set(webtest.Replica(t, name, admin.Options{
 			User: "admin", Password: testAdminPassword, InternalKey: testInternalKey, Peers: peers,
 			Crash: func() { p.crashed[name].Add(1) },
-		})
+		}))
 	}
 	return p
 }
 
 // swappable lets a test server start before its handler exists.
-type swappable struct{ h http.Handler }
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappable) set(h http.Handler) { s.h.Store(&h) }
 
 func (s *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.h == nil { // a peer's call while the test builds the handlers
+	h := s.h.Load()
+	if h == nil { // a peer's call while the test builds the handlers
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
-	s.h.ServeHTTP(w, r)
+	(*h).ServeHTTP(w, r)
 }
 
 func do(t *testing.T, method, u string, body string, header map[string]string) (*http.Response, string) {
@@ -303,10 +307,24 @@ func TestWithoutAPasswordNoReplicaTakesControls(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a crash would come 100 ms after its answer
 }
 
-// changingDirectory is a peer.Directory a test rewrites.
-type changingDirectory struct{ members []peer.Member }
+// changingDirectory is a peer.Directory a test rewrites (while the
+// replicas read it: a starting one asks its peers for their sign-outs).
+type changingDirectory struct {
+	mu      sync.Mutex
+	members []peer.Member
+}
 
-func (d *changingDirectory) Members() []peer.Member { return d.members }
+func (d *changingDirectory) Members() []peer.Member {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.members
+}
+
+func (d *changingDirectory) set(members []peer.Member) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.members = members
+}
 
 // TestStatusMarksReplicasThatJoinedOrLeft: the status lists every replica
 // the directory lists, however many; one that started lately, well after
@@ -324,13 +342,13 @@ func TestStatusMarksReplicasThatJoinedOrLeft(t *testing.T) {
 	self := httptest.NewServer(h)
 	defer self.Close()
 	now := time.Now()
-	dir.members = []peer.Member{
+	dir.set([]peer.Member{
 		{Name: "app-1", BaseURL: self.URL},
 		{Name: "app-2", BaseURL: "http://127.0.0.1:1", Left: now.Add(-10 * time.Second)},
 		{Name: "app-3", BaseURL: "http://127.0.0.1:1"},
 		{Name: "app-4", BaseURL: peerSrv.URL},
 		{Name: "app-5", BaseURL: peerSrv.URL}, // an old entry for app-4's address
-	}
+	})
 	resp, body := do(t, "GET", self.URL+"/api/admin/status", "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status: %d %s", resp.StatusCode, body)

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -155,21 +156,33 @@ func (a *App) endSignIn(id string, exp time.Time) {
 // brings. It returns the replicas the first round did not reach.
 func (a *App) tellEveryReplica(what, path string, body any, until time.Time, answered func(name string, out map[string]any)) (missing []string) {
 	told := map[string]bool{a.o.Replica: true}
+	// Every replica at once: a sign-out must answer well within nginx's
+	// 1.5 s, even with several replicas frozen (each call waits up to
+	// peerTimeout).
 	tell := func(first bool) (missing []string) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
 		for _, name := range a.peers.Names() {
 			if told[name] {
 				continue
 			}
-			var out map[string]any
-			if err := a.peers.Call(context.Background(), name, http.MethodPost, path, body, &out); err != nil {
-				missing = append(missing, name)
-				continue
-			}
-			told[name] = true
-			if first && answered != nil {
-				answered(name, out)
-			}
+			wg.Go(func() {
+				var out map[string]any
+				err := a.peers.Call(context.Background(), name, http.MethodPost, path, body, &out)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					missing = append(missing, name)
+					return
+				}
+				told[name] = true
+				if first && answered != nil {
+					answered(name, out)
+				}
+			})
 		}
+		wg.Wait()
+		sort.Strings(missing)
 		return missing
 	}
 	missing = tell(true)
