@@ -15,7 +15,16 @@ func TestReplicaHang(t *testing.T) {
 	needStack(t)
 	t.Cleanup(func() { waitStackHealthy(t) })
 	hung := replicas(t)[1]
-	if status := adminDo(t, "POST", "/api/admin/replicas/"+hung+"/hang", `{"seconds":8}`, true, nil); status != 202 {
+	// The replica nginx hands the control to finds the others through
+	// Docker's DNS, every 2 s: after a test that moved a replica to a new
+	// address (a network disconnect), it may not list hung yet, and
+	// answers 404 (no such replica) until it does.
+	status := 0
+	waitFor(t, 10*time.Second, "a replica to take the hang of "+hung, func() bool {
+		status = adminDo(t, "POST", "/api/admin/replicas/"+hung+"/hang", `{"seconds":8}`, true, nil)
+		return status != 404
+	})
+	if status != 202 {
 		t.Fatalf("hang %s = %d, want 202", hung, status)
 	}
 	hungAt := time.Now()
