@@ -120,9 +120,6 @@ func (s *Store) Mode() session.Mode { return session.Memcached }
 // Describe says where sessions live.
 func (s *Store) Describe() string { return "Memcached (encrypted)" }
 
-// CookieName returns the cookie that carries the session ID.
-func (s *Store) CookieName() string { return CookieName }
-
 // Load reads the request's session from Memcached and slides its expiry
 // (gat: get and touch, one round trip).
 func (s *Store) Load(r *http.Request) (*session.Session, error) {

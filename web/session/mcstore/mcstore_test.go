@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,62 +126,12 @@ func TestMemcached(t *testing.T) {
 
 // TestConcurrentSavesLoseNothing: n requests of one browser load the same
 // state, each adds one item, then all save at once. Compare-and-swap makes
-// the losers of each race reload and reapply: all n adds are kept.
+// the losers of each race reload and reapply: all n adds are kept
+// (sessiontest.ConcurrentAdds).
 func TestConcurrentSavesLoseNothing(t *testing.T) {
 	st := newStore(t, startMemcached(t))
 	const n = 20
-	first := session.New(session.EventCreated, time.Now())
-	_ = first.Cart.Add("p1", 1)
-	w := httptest.NewRecorder()
-	if err := st.Save(w, httptest.NewRequest("POST", "/", nil), first); err != nil {
-		t.Fatal(err)
-	}
-	ck := w.Result().Cookies()[0]
-	load := func() (*session.Session, error) {
-		r := httptest.NewRequest("POST", "/", nil)
-		r.AddCookie(ck)
-		return st.Load(r)
-	}
-	var loaded, done sync.WaitGroup
-	loaded.Add(n)
-	errs := make(chan error, n)
-	for range n {
-		done.Go(func() {
-			s, err := load()
-			loaded.Done()
-			if err != nil {
-				errs <- err
-				return
-			}
-			loaded.Wait() // every request has read the same state
-			for attempt := 1; ; attempt++ {
-				_ = s.Cart.Add("p1", 1)
-				err = st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s)
-				if !errors.Is(err, session.ErrConflict) || attempt == 10*n {
-					errs <- err
-					return
-				}
-				// As the shop's service does: a random, growing pause.
-				time.Sleep(time.Duration(mathrand.Int64N(int64(attempt) * int64(time.Millisecond))))
-				if s, err = load(); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	done.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("a concurrent save failed: %v", err)
-		}
-	}
-	final, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := final.Cart.Qty("p1"); got != n+1 {
+	if got := sessiontest.ConcurrentAdds(t, st, n, st.Save); got != n+1 {
 		t.Errorf("the cart holds %d, want %d: no add may be lost", got, n+1)
 	}
 }

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -336,7 +334,7 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 // each adds one item, then all save at once. The naive write (one
 // unconditional SET, redisstore's own) keeps only one of the n adds; the
 // safe write makes the losers of each race reload and reapply, so all n
-// are kept. The barrier between load and save makes the race certain.
+// are kept (sessiontest.ConcurrentAdds).
 func TestNaiveVersusSafeSaves(t *testing.T) {
 	client := startRedis(t)
 	const n = 20
@@ -344,69 +342,11 @@ func TestNaiveVersusSafeSaves(t *testing.T) {
 		name := map[bool]string{false: "safe", true: "naive"}[naive]
 		t.Run(name, func(t *testing.T) {
 			st := newStore(t, client)
-			first := session.New(session.EventCreated, time.Now())
-			_ = first.Cart.Add("p1", 1)
-			w := httptest.NewRecorder()
-			if err := st.Save(w, httptest.NewRequest("POST", "/", nil), first); err != nil {
-				t.Fatal(err)
+			save := st.Save
+			if naive {
+				save = st.SaveNaive
 			}
-			ck := w.Result().Cookies()[0]
-			load := func() (*session.Session, error) {
-				r := httptest.NewRequest("POST", "/", nil)
-				r.AddCookie(ck)
-				return st.Load(r)
-			}
-			var loaded, done sync.WaitGroup
-			loaded.Add(n)
-			errs := make(chan error, n)
-			for i := 0; i < n; i++ {
-				done.Add(1)
-				go func() {
-					defer done.Done()
-					s, err := load()
-					loaded.Done()
-					if err != nil {
-						errs <- err
-						return
-					}
-					loaded.Wait() // every request has read the same state
-					for attempt := 1; ; attempt++ {
-						_ = s.Cart.Add("p1", 1)
-						r := httptest.NewRequest("POST", "/", nil)
-						if naive {
-							err = st.SaveNaive(httptest.NewRecorder(), r, s)
-						} else {
-							err = st.Save(httptest.NewRecorder(), r, s)
-						}
-						if !errors.Is(err, session.ErrConflict) || attempt == 10*n {
-							errs <- err
-							return
-						}
-						// As the shop's service does (web.maxAttempts):
-						// a random, growing pause, so twenty goroutines
-						// that retry at once do not keep beating each
-						// other. Without it, one of them lost 200 races
-						// in a row once in about 30 runs under load.
-						time.Sleep(time.Duration(mathrand.Int64N(int64(attempt) * int64(time.Millisecond))))
-						if s, err = load(); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-			done.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatalf("a concurrent save failed: %v", err)
-				}
-			}
-			final, err := load()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := final.Cart.Qty("p1")
+			got := sessiontest.ConcurrentAdds(t, st, n, save)
 			t.Logf("%s: %d concurrent adds over 1, the cart holds %d", name, n, got)
 			if naive && got != 2 {
 				t.Errorf("naive: the cart holds %d, want 2: every save wrote the state all %d loaded plus its own add", got, n)

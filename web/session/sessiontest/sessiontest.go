@@ -4,6 +4,7 @@ package sessiontest
 
 import (
 	"errors"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -304,4 +305,64 @@ func ThreeLines() *session.Session {
 		_ = s.Cart.Add(p, 2)
 	}
 	return s
+}
+
+// ConcurrentAdds starts a session with one p1 in st, then n requests of
+// that browser load it at once, each adds one p1, and all save at once
+// with save (the store's Save, or a variant). A save that lost the race
+// (session.ErrConflict) loads again and reapplies its add after a random,
+// growing pause, as the shop's service does (web.maxAttempts): without
+// the pause, twenty goroutines that retry at once kept beating each other,
+// and one lost 200 races in a row once in about 30 runs under load. The
+// barrier between load and save makes the race certain. It returns how
+// many p1 the cart holds at the end: n+1 when no add was lost.
+func ConcurrentAdds(t *testing.T, st session.Store, n int, save func(http.ResponseWriter, *http.Request, *session.Session) error) int {
+	t.Helper()
+	first := session.New(session.EventCreated, time.Now())
+	_ = first.Cart.Add("p1", 1)
+	ck := Save(t, st, first)
+	load := func() (*session.Session, error) {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.AddCookie(ck)
+		return st.Load(r)
+	}
+	var loaded, done sync.WaitGroup
+	loaded.Add(n)
+	errs := make(chan error, n)
+	for range n {
+		done.Go(func() {
+			s, err := load()
+			loaded.Done()
+			if err != nil {
+				errs <- err
+				return
+			}
+			loaded.Wait() // every request has read the same state
+			for attempt := 1; ; attempt++ {
+				_ = s.Cart.Add("p1", 1)
+				err = save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s)
+				if !errors.Is(err, session.ErrConflict) || attempt == 10*n {
+					errs <- err
+					return
+				}
+				time.Sleep(time.Duration(mathrand.Int64N(int64(attempt) * int64(time.Millisecond))))
+				if s, err = load(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a concurrent save failed: %v", err)
+		}
+	}
+	final, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return final.Cart.Qty("p1")
 }
