@@ -198,10 +198,14 @@ func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Sess
 	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
 	sess.Renewed()
 	if notReplicated != nil {
-		return fmt.Errorf("save session: %w", notReplicated)
+		return &session.UnavailableError{Title: "Change not yet replicated", Message: notReplicatedMessage, Err: fmt.Errorf("save session: %w", notReplicated)}
 	}
 	return nil
 }
+
+// notReplicatedMessage is what a person reads when the primary took a
+// write that no replica confirmed in time (NotReplicatedError).
+const notReplicatedMessage = "The Redis primary has your change, but no Redis replica confirmed it in time, so it would be lost if the primary failed now. Reload to see your cart; the change is there unless the primary failed meanwhile."
 
 var _ session.NaiveSaver = (*Store)(nil)
 

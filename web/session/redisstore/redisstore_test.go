@@ -226,6 +226,10 @@ func TestRedis(t *testing.T) {
 		if !errors.As(err, &nr) || !errors.Is(err, session.ErrUnavailable) || nr.Got != 0 || nr.Want != 1 {
 			t.Fatalf("Save without a replica = %v, want a NotReplicatedError (0 of 1) that is ErrUnavailable", err)
 		}
+		var ue *session.UnavailableError
+		if !errors.As(err, &ue) || !strings.Contains(ue.Message, "no Redis replica confirmed it") {
+			t.Errorf("Save without a replica says %v, want a sentence saying no replica confirmed the change", err)
+		}
 		if got := w.Header().Get(ReplicationHeader); got != "wait-1" {
 			t.Errorf("%s = %q, want wait-1", ReplicationHeader, got)
 		}
