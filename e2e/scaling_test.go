@@ -441,6 +441,17 @@ func TestRollingDeploy(t *testing.T) {
 		}
 	}
 	t.Log("\n" + table)
+	if t.Failed() {
+		// Why a replica answered 503, from the replicas still running
+		// (the replaced ones are removed with their logs).
+		var warnings []string
+		for _, line := range strings.Split(composeCLI(t, "logs", "--since", "2m", "app"), "\n") {
+			if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+				warnings = append(warnings, line)
+			}
+		}
+		t.Logf("the new replicas' warnings and errors:\n%s", strings.Join(warnings, "\n"))
+	}
 	if os.Getenv("SCALE_README") == "1" && !t.Failed() {
 		if err := replaceBetweenMarkers("../README.md", "rolling", table); err != nil {
 			t.Error(err)

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/json"
@@ -280,7 +281,7 @@ func (vc *virtualClient) do(ctx context.Context, s *shopSession, method, path st
 	case err != nil && ctx.Err() != nil:
 		return false, answer
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		vc.st.answered(replica, took, fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, snippet(raw)))
+		vc.st.answered(replica, took, fmt.Sprintf("%s %s: %d from %s: %s", method, path, resp.StatusCode, cmp.Or(replica, "no replica"), snippet(raw)))
 		return false, answer
 	case err != nil:
 		vc.st.answered(replica, took, fmt.Sprintf("%s %s: reading the answer: %v", method, path, err))

@@ -223,7 +223,7 @@ type Result struct {
 	// other than 2xx, or an answer the client could not use.
 	Errors int `json:"errors"`
 	// ErrorSamples are up to 5 different errors, e.g.
-	// "POST /api/cart/items: 503 {"error":"..."}".
+	// "POST /api/cart/items: 503 from app-2: {"error":"..."}".
 	ErrorSamples []string `json:"error_samples"`
 	// PerReplica is the load per replica, sorted by name. Its Requests add
 	// up to Requests less the answers that named no replica (such as a 502

@@ -402,7 +402,7 @@ func TestErrorsAreCountedNotFatal(t *testing.T) {
 		t.Errorf("%d requests, %d errors; want every other one failed and the run to go on", res.Requests, res.Errors)
 	}
 	// Samples are different errors: here one per method.
-	if len(res.ErrorSamples) != 2 || !strings.Contains(res.ErrorSamples[0], ": 503 {\"error\":\"The session store is unavailable.\"}") {
+	if len(res.ErrorSamples) != 2 || !strings.Contains(res.ErrorSamples[0], ": 503 from app1: {\"error\":\"The session store is unavailable.\"}") {
 		t.Errorf("samples %q, want the two different errors", res.ErrorSamples)
 	}
 }
