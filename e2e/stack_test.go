@@ -185,7 +185,7 @@ const e2eAllowedHost = "shop.e2e.test"
 func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(), error) {
 	b := make([]byte, 4)
 	rand.Read(b)
-	rs := &runningStack{project: "sessiondemo-e2e-" + hex.EncodeToString(b), env: map[string]string{"LB_PORT": "0", "LB2_PORT": "0", "APP_REPLICAS": "3", "ALLOWED_HOSTS": e2eAllowedHost}}
+	rs := &runningStack{project: "sessiondemo-e2e-" + hex.EncodeToString(b), env: map[string]string{"LB_PORT": "0", "LB2_PORT": "0", "APP_REPLICAS": "3", "ALLOWED_HOSTS": e2eAllowedHost, "PPROF_ADDR": ":6060"}}
 	for _, name := range imageVars {
 		if v := os.Getenv(name); v != "" {
 			rs.env[name] = v

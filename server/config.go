@@ -19,8 +19,11 @@ import (
 type config struct {
 	// Replica is REPLICA_NAME; empty means: found through PeerDNS's reverse
 	// lookup, or the host name without it.
-	Replica     string
-	HTTPAddr    string
+	Replica  string
+	HTTPAddr string
+	// PprofAddr is where net/http/pprof listens (PPROF_ADDR, e.g. :6060),
+	// on its own port that nginx never proxies; empty turns it off.
+	PprofAddr   string
 	DefaultMode session.Mode
 	// RedisAddr is the one Redis server to use when RedisSentinels is
 	// empty.
@@ -111,6 +114,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		Replica:       get("REPLICA_NAME", ""),
 		HTTPAddr:      get("HTTP_ADDR", ":8080"),
+		PprofAddr:     get("PPROF_ADDR", ""),
 		RedisAddr:     get("REDIS_ADDR", "localhost:6379"),
 		RedisUsername: get("REDIS_USERNAME", ""),
 		RedisPassword: secrets["REDIS_PASSWORD"],

@@ -152,6 +152,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		IdleTimeout:    75 * time.Second,
 		MaxHeaderBytes: 16 << 10,
 	}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := startPprof(cfg.PprofAddr, log)
+		if err != nil {
+			return fmt.Errorf("PPROF_ADDR=%s: %w", cfg.PprofAddr, err)
+		}
+		defer stopPprof()
+	}
 	warmUp(ctx, rdb, log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
