@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,208 +20,380 @@ import (
 	"time"
 )
 
-// readResult is one mode's numbers in a load run.
-type readResult struct {
-	rps, p50, p99 float64
-	errors        int64
-}
-
-// BenchmarkReadThroughNginx: GET /api/cart with a 3-line cart, 32
-// concurrent clients each with its own session, through nginx, in every
-// mode, plus a no-session baseline (GET /api/ping, the same middleware and
-// request log, through the same sticky pool). The cases run in five
-// rounds, each round in another order, b.N requests per case and round,
-// so they compare as ratios and no case gains from going first; req/s is
-// the median round, p50 and p99 are over all rounds:
+// BenchmarkStack measures the running stack at 1, 8, 32 and 128
+// concurrent connections: reads (GET /api/cart, a 3-line cart, one
+// session per connection) in every mode, the no-session baseline
+// (GET /api/ping) through nginx and straight to one replica, and, at 32
+// connections, writes (POST /api/cart/items). The load generator is this
+// process, with a minimal HTTP/1.1 client (rawConn), aimed at the
+// containers' addresses on the compose network (this host reaches them
+// through Docker's bridge), so docker-proxy and the published ports are
+// not in the path. At each level the cases run in rounds, each round in
+// another order, so they compare as ratios and none gains from going
+// first; req/s is the median round, p50 and p99 the worst round's. It
+// prints where the machine's CPU went, then profiles one replica (pprof
+// on its own port, never through nginx) under a mixed load and prints the
+// top entries:
 //
-//	go test ./e2e -run '^$' -bench ReadThroughNginx -benchtime 6000x
+//	go test ./e2e -run '^$' -bench Stack -benchtime 1x -v
 //
-// With PERF_README=1 the table in README.md between the perf markers is
-// rewritten from this run.
-func BenchmarkReadThroughNginx(b *testing.B) {
+// PERF_SECONDS sets how long each case runs per round (default 2). With
+// PERF_README=1 the tables in README.md between the perf markers and the
+// chart docs/performance.svg are rewritten from this run. It runs only
+// with -bench: CI's `go test ./...` never starts it.
+func BenchmarkStack(b *testing.B) {
 	needStack(b)
-	const clients, rounds = 32, 5
-	transport := &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: 2 * clients, IdleConnTimeout: time.Minute}
-	defer transport.CloseIdleConnections()
-	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
-	cases := []struct{ name, mode, path string }{
-		{"baseline", "sticky", "/api/ping"},
-		{"sticky", "sticky", "/api/cart"},
-		{"redis", "redis", "/api/cart"},
-		{"jwt", "jwt", "/api/cart"},
-		{"memcached", "memcached", "/api/cart"},
+	per := 2 * time.Second
+	if s := os.Getenv("PERF_SECONDS"); s != "" {
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil || n <= 0 {
+			b.Fatalf("PERF_SECONDS=%q: want a number of seconds", s)
+		}
+		per = time.Duration(n * float64(time.Second))
 	}
-	// Each client of each case: its own session with a 3-line cart, and
-	// the cookies (nginx's lb_route too) it got while filling it.
-	headers := map[string][]string{}
-	for _, c := range cases {
-		for i := 0; i < clients; i++ {
-			jar, _ := cookiejar.New(nil)
-			u, _ := url.Parse(stack.lbURL)
-			jar.SetCookies(u, []*http.Cookie{{Name: "mode", Value: c.mode}})
-			fill := &http.Client{Jar: jar, Transport: transport, Timeout: 10 * time.Second}
-			for _, p := range []string{"p1", "p4", "p9"} {
-				resp, err := fill.Post(stack.lbURL+"/api/cart/items", "application/json", strings.NewReader(`{"product_id":"`+p+`","qty":2}`))
-				if err != nil || resp.StatusCode != 200 {
-					b.Fatalf("fill cart: %v %v", resp, err)
-				}
-				resp.Body.Close()
-			}
-			var parts []string
-			for _, ck := range jar.Cookies(u) {
-				parts = append(parts, ck.Name+"="+ck.Value)
-			}
-			headers[c.name] = append(headers[c.name], strings.Join(parts, "; "))
-		}
-	}
-	// run sends n requests of one case from all clients and returns the
-	// elapsed time, the latencies and the errors.
-	run := func(name, path string, n int) (time.Duration, []time.Duration, int64) {
-		var next, errs atomic.Int64
-		lat := make([][]time.Duration, clients)
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := 0; i < clients; i++ {
-			wg.Go(func() {
-				req, _ := http.NewRequest("GET", stack.lbURL+path, nil)
-				req.Header.Set("Cookie", headers[name][i])
-				for next.Add(1) <= int64(n) {
-					t0 := time.Now()
-					resp, err := hc.Do(req)
-					if err != nil {
-						errs.Add(1)
-						continue
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						errs.Add(1)
-					}
-					lat[i] = append(lat[i], time.Since(t0))
-				}
-			})
-		}
-		wg.Wait()
-		var all []time.Duration
-		for _, l := range lat {
-			all = append(all, l...)
-		}
-		return time.Since(start), all, errs.Load()
+	const rounds = 3
+	g := newLoadGen(b)
+	defer g.close()
+	b.Logf("load generator aimed at nginx %s and replica %s (container addresses, no docker-proxy)", g.lb, g.replica)
+
+	sessions := map[string][]*perfSession{}
+	for _, c := range append(slices.Clone(readCases), writeCases...) {
+		sessions[c.name] = g.sessions(b, c.mode, slices.Max(perfLevels), !c.write)
 	}
 	// Warm up every path: connections, caches, the replicas' heaps.
-	for _, c := range cases {
-		run(c.name, c.path, 20*clients)
+	for _, c := range append(slices.Clone(readCases), writeCases...) {
+		g.run(c, sessions[c.name], 32, per/4)
 	}
 
-	rps := map[string][]float64{}
-	lat := map[string][]time.Duration{}
-	errs := map[string]int64{}
-	cpuBefore := cpuByCommand()
 	b.ResetTimer()
-	for round := 0; round < rounds; round++ {
-		for k := range cases {
-			c := cases[(k+round)%len(cases)]
-			elapsed, l, e := run(c.name, c.path, b.N)
-			rps[c.name] = append(rps[c.name], float64(b.N)/elapsed.Seconds())
-			lat[c.name] = append(lat[c.name], l...)
-			errs[c.name] += e
+	curve := map[int]map[string]perfResult{}
+	var cpu string
+	for _, conns := range perfLevels {
+		before := cpuByCommand()
+		curve[conns] = runRounds(g, readCases, sessions, conns, rounds, per)
+		if conns == 32 {
+			for name, r := range runRounds(g, writeCases, sessions, conns, rounds, per) {
+				curve[conns][name] = r
+			}
+			cpu = cpuShares(before, cpuByCommand())
 		}
+		b.Logf("%d connections done", conns)
 	}
 	b.StopTimer()
-	cpu := cpuShares(cpuBefore, cpuByCommand())
-	results := map[string]readResult{}
-	for _, c := range cases {
-		r := readResult{errors: errs[c.name]}
-		sort.Float64s(rps[c.name])
-		r.rps = rps[c.name][len(rps[c.name])/2]
-		all := lat[c.name]
-		sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-		if len(all) > 0 {
-			r.p50 = float64(all[len(all)/2].Microseconds()) / 1000
-			r.p99 = float64(all[len(all)*99/100].Microseconds()) / 1000
+	for conns, results := range curve {
+		for name, r := range results {
+			if r.errors > 0 {
+				b.Errorf("%s at %d connections: %d errors, e.g. %s", name, conns, r.errors, r.sample)
+			}
 		}
-		results[c.name] = r
-		b.ReportMetric(r.rps, c.name+"-req/s")
-		b.ReportMetric(r.p99, c.name+"-p99-ms")
-		if r.errors > 0 {
-			b.Errorf("%s: %d errors", c.name, r.errors)
-		}
+	}
+	at32 := curve[32]
+	for _, name := range []string{"replica", "baseline", "sticky", "redis", "jwt", "memcached"} {
+		b.ReportMetric(at32[name].rps, name+"-req/s")
 	}
 	b.ReportMetric(0, "ns/op")
-	if b.N < 100 {
-		return // the framework's probe run; too short to report
-	}
-	table := perfTable(results)
-	b.Logf("\n%s\nwhere the CPU went during the run (all processes on this machine): %s", table, cpu)
+	table, curveTable := perfTable(at32), perfCurveTable(curve)
+	b.Logf("\nat 32 connections:\n%s\nthe curve:\n%s\nwhere the CPU went at 32 connections (all processes on this machine): %s", table, curveTable, cpu)
+	b.Logf("the replica's profile under a mixed load through nginx:\n%s", g.profile(b, sessions, per))
 	if os.Getenv("PERF_README") == "1" {
 		if err := replaceBetweenMarkers("../README.md", "perf", table); err != nil {
+			b.Fatal(err)
+		}
+		if err := replaceBetweenMarkers("../README.md", "perfcurve", curveTable); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile("../docs/performance.svg", []byte(perfChart(curve)), 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-func perfTable(r map[string]readResult) string {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "| case | req/s | p50 ms | p99 ms | errors | ratio to sticky | ratio to baseline |\n|---|---|---|---|---|---|---|\n")
-	for _, name := range []string{"baseline", "sticky", "redis", "jwt", "memcached"} {
-		x := r[name]
-		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d | %.2f | %.2f |\n", name, x.rps, x.p50, x.p99, x.errors, x.rps/r["sticky"].rps, x.rps/r["baseline"].rps)
-	}
-	return sb.String()
+// perfLevels are the numbers of concurrent connections measured.
+var perfLevels = []int{1, 8, 32, 128}
+
+// perfCase is one kind of request the benchmark sends.
+type perfCase struct {
+	name, mode   string
+	method, path string
+	// direct sends it straight to one replica instead of through nginx.
+	direct bool
+	// write adds an item (POST /api/cart/items) to a session whose cart
+	// starts empty; the others read a 3-line cart.
+	write bool
 }
 
-// cpuByCommand sums user+system CPU ticks of every process on this
-// machine by command name (Linux /proc; empty elsewhere). Containers'
-// processes are visible from the host, so this shows how the load splits
-// between the client, docker-proxy, nginx, the replicas, Redis and Docker.
-func cpuByCommand() map[string]float64 {
-	out := map[string]float64{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
+var readCases = []perfCase{
+	{name: "replica", mode: "sticky", method: "GET", path: "/api/ping", direct: true},
+	{name: "baseline", mode: "sticky", method: "GET", path: "/api/ping"},
+	{name: "sticky", mode: "sticky", method: "GET", path: "/api/cart"},
+	{name: "redis", mode: "redis", method: "GET", path: "/api/cart"},
+	{name: "jwt", mode: "jwt", method: "GET", path: "/api/cart"},
+	{name: "memcached", mode: "memcached", method: "GET", path: "/api/cart"},
+}
+
+var writeCases = []perfCase{
+	{name: "sticky write", mode: "sticky", method: "POST", path: "/api/cart/items", write: true},
+	{name: "redis write", mode: "redis", method: "POST", path: "/api/cart/items", write: true},
+	{name: "jwt write", mode: "jwt", method: "POST", path: "/api/cart/items", write: true},
+	{name: "memcached write", mode: "memcached", method: "POST", path: "/api/cart/items", write: true},
+}
+
+// perfResult is one case's numbers at one level.
+type perfResult struct {
+	rps, p50, p99 float64
+	errors        int64
+	sample        string
+}
+
+// perfSession is one connection's session: the cookies it sends (nginx's
+// lb_route too) and, for writes, how many items it added since its cart
+// was last cleared.
+type perfSession struct {
+	cookies map[string]string
+	header  string
+	adds    int
+}
+
+// update takes the cookies an answer set ("name=value"; an empty value
+// removes one).
+func (s *perfSession) update(cookies []string) {
+	if len(cookies) == 0 {
+		return
+	}
+	for _, nv := range cookies {
+		name, value, _ := strings.Cut(nv, "=")
+		if value == "" {
+			delete(s.cookies, name)
+		} else {
+			s.cookies[name] = value
 		}
-		s := string(b)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
+	}
+	s.rebuild()
+}
+
+// rebuild writes the Cookie header from the cookies.
+func (s *perfSession) rebuild() {
+	var parts []string
+	for name, v := range s.cookies {
+		parts = append(parts, name+"="+v)
+	}
+	sort.Strings(parts)
+	s.header = strings.Join(parts, "; ")
+}
+
+// loadGen sends the benchmark's requests to container addresses.
+type loadGen struct {
+	lb, replica string       // base URLs: nginx (lb) and one replica (app-1)
+	pprof       string       // the replica's pprof base URL
+	client      *http.Client // for setting up the sessions; the load goes through rawConn
+}
+
+func newLoadGen(b *testing.B) *loadGen {
+	b.Helper()
+	ip := func(name string) string {
+		addr, err := service(b, name).ContainerIP(context.Background())
+		if err != nil || addr == "" {
+			b.Fatalf("the address of %s on the compose network: %q %v", name, addr, err)
 		}
-		fields := strings.Fields(s[closing+1:])
-		if len(fields) < 13 {
-			continue
+		return addr
+	}
+	first := replicas(b)[0]
+	replicaIP := ip(first)
+	transport := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute, DisableCompression: true}
+	return &loadGen{
+		lb:      "http://" + ip("lb") + ":80",
+		replica: "http://" + replicaIP + ":8080",
+		pprof:   "http://" + replicaIP + ":6060",
+		client:  &http.Client{Transport: transport, Timeout: 10 * time.Second},
+	}
+}
+
+func (g *loadGen) close() { g.client.CloseIdleConnections() }
+
+// sessions starts n sessions of mode through nginx, each with a 3-line
+// cart when filled.
+func (g *loadGen) sessions(b *testing.B, mode string, n int, filled bool) []*perfSession {
+	b.Helper()
+	out := make([]*perfSession, n)
+	for i := range out {
+		s := &perfSession{cookies: map[string]string{"mode": mode}}
+		jar, _ := cookiejar.New(nil)
+		u, _ := url.Parse(g.lb)
+		jar.SetCookies(u, []*http.Cookie{{Name: "mode", Value: mode}})
+		c := &http.Client{Jar: jar, Transport: g.client.Transport, Timeout: 10 * time.Second}
+		var products []string
+		if filled {
+			products = []string{"p1", "p4", "p9"}
 		}
-		utime, _ := strconv.ParseFloat(fields[11], 64)
-		stime, _ := strconv.ParseFloat(fields[12], 64)
-		out[s[open+1:closing]] += utime + stime
+		for _, p := range products {
+			resp, err := c.Post(g.lb+"/api/cart/items", "application/json", strings.NewReader(`{"product_id":"`+p+`","qty":2}`))
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatalf("%s: fill a cart: %v %v", mode, resp, err)
+			}
+			resp.Body.Close()
+		}
+		if len(products) == 0 { // a session all the same, with an empty cart
+			resp, err := c.Get(g.lb + "/api/cart")
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatalf("%s: start a session: %v %v", mode, resp, err)
+			}
+			resp.Body.Close()
+		}
+		for _, ck := range jar.Cookies(u) {
+			s.cookies[ck.Name] = ck.Value
+		}
+		s.rebuild()
+		out[i] = s
 	}
 	return out
 }
 
-// cpuShares describes the CPU used between two snapshots, biggest first.
-func cpuShares(before, after map[string]float64) string {
-	type use struct {
-		name  string
-		ticks float64
+// run sends requests of case c from conns connections, each with its own
+// session, for d, and returns the numbers.
+func (g *loadGen) run(c perfCase, sessions []*perfSession, conns int, d time.Duration) perfResult {
+	addr := strings.TrimPrefix(g.lb, "http://")
+	if c.direct {
+		addr = strings.TrimPrefix(g.replica, "http://")
 	}
-	var uses []use
-	total := 0.0
-	for name, t := range after {
-		if d := t - before[name]; d > 0 {
-			uses = append(uses, use{name, d})
-			total += d
+	var (
+		wg       sync.WaitGroup
+		errs     atomic.Int64
+		sampleMu sync.Mutex
+		sample   string
+	)
+	fail := func(what string) {
+		if errs.Add(1) == 1 {
+			sampleMu.Lock()
+			sample = what
+			sampleMu.Unlock()
 		}
 	}
-	if total == 0 {
-		return "not measured"
+	lat := make([][]time.Duration, conns)
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := range conns {
+		s := sessions[i]
+		wg.Go(func() {
+			conn := &rawConn{addr: addr}
+			defer conn.close()
+			for time.Now().Before(deadline) {
+				method, path, body := c.next(s)
+				t0 := time.Now()
+				a, err := conn.do(method, path, s.header, body)
+				if err != nil {
+					fail(err.Error())
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+				if a.status != 200 {
+					fail(fmt.Sprintf("%s %s: %d %.200s", method, path, a.status, a.body))
+					continue
+				}
+				if c.write {
+					s.update(a.cookies)
+				}
+			}
+		})
 	}
-	sort.Slice(uses, func(i, j int) bool { return uses[i].ticks > uses[j].ticks })
-	var parts []string
-	for i, u := range uses {
-		if i == 8 {
-			break
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	r := perfResult{rps: float64(len(all)) / elapsed.Seconds(), errors: errs.Load(), sample: sample}
+	if len(all) > 0 {
+		r.p50 = float64(all[len(all)/2].Microseconds()) / 1000
+		r.p99 = float64(all[len(all)*99/100].Microseconds()) / 1000
+	}
+	return r
+}
+
+// next is the next request of case c for session s: for a write, an add
+// of one item, cycling through the catalog, and a clear of the cart
+// before any line could reach its limit of 99.
+func (c perfCase) next(s *perfSession) (method, path, body string) {
+	switch {
+	case c.write && s.adds >= 900:
+		s.adds = 0
+		return "DELETE", "/api/cart", ""
+	case c.write:
+		s.adds++
+		return c.method, c.path, `{"product_id":"p` + strconv.Itoa(s.adds%10+1) + `","qty":1}`
+	default:
+		return c.method, c.path, ""
+	}
+}
+
+// runRounds runs every case rounds times at one level, each round in
+// another order, and returns each case's median round and its latencies
+// over all rounds.
+func runRounds(g *loadGen, cases []perfCase, sessions map[string][]*perfSession, conns, rounds int, per time.Duration) map[string]perfResult {
+	rps := map[string][]float64{}
+	out := map[string]perfResult{}
+	for round := range rounds {
+		for k := range cases {
+			c := cases[(k+round)%len(cases)]
+			r := g.run(c, sessions[c.name], conns, per)
+			rps[c.name] = append(rps[c.name], r.rps)
+			sum := out[c.name]
+			// p50 and p99 over the rounds: the rounds are equally long,
+			// so the worst round's tail is kept rather than averaged away.
+			sum.p50 = max(sum.p50, r.p50)
+			sum.p99 = max(sum.p99, r.p99)
+			sum.errors += r.errors
+			if sum.sample == "" {
+				sum.sample = r.sample
+			}
+			out[c.name] = sum
 		}
-		parts = append(parts, fmt.Sprintf("%s %.0f%%", u.name, 100*u.ticks/total))
 	}
-	return strings.Join(parts, ", ")
+	for name, rs := range rps {
+		sort.Float64s(rs)
+		r := out[name]
+		r.rps = rs[len(rs)/2]
+		out[name] = r
+	}
+	return out
+}
+
+// profile takes a CPU profile of the replica for 5 s while every read
+// case runs through nginx at once (32 connections in all), and returns
+// pprof's top entries. The profile stays in $TMPDIR/sessiondemo-perf.
+func (g *loadGen) profile(b *testing.B, sessions map[string][]*perfSession, per time.Duration) string {
+	b.Helper()
+	dir := filepath.Join(os.TempDir(), "sessiondemo-perf")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, c := range readCases[1:] {
+			wg.Go(func() { g.run(c, sessions[c.name], 32/len(readCases[1:]), 7*time.Second) })
+		}
+		wg.Wait()
+	}()
+	defer func() { <-done }()
+	// The load runs 7 s, the profile samples 5 s of it.
+	resp, err := http.Get(g.pprof + "/debug/pprof/profile?seconds=5")
+	if err != nil {
+		return fmt.Sprintf("no profile: %v (the stack's replicas serve pprof only with PPROF_ADDR set)", err)
+	}
+	defer resp.Body.Close()
+	file := filepath.Join(dir, "replica-cpu.pprof")
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		return fmt.Sprintf("no profile: %d %v", resp.StatusCode, err)
+	}
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", file).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
+	}
+	return fmt.Sprintf("(%s; `go tool pprof -top %s`)\n%s", file, file, out)
 }

@@ -26,7 +26,7 @@ var replicaName = regexp.MustCompile(`^app-([0-9]+)$`)
 
 // service returns the container of a compose service (lb, lb2, redis) or
 // of a replica by its name (app-2).
-func service(t *testing.T, name string) *testcontainers.DockerContainer {
+func service(t testing.TB, name string) *testcontainers.DockerContainer {
 	t.Helper()
 	var cs []*testcontainers.DockerContainer
 	if m := replicaName.FindStringSubmatch(name); m != nil {
@@ -42,7 +42,7 @@ func service(t *testing.T, name string) *testcontainers.DockerContainer {
 
 // containerList lists the containers of a service of the stack that
 // carry every label given; all includes stopped ones.
-func containerList(t *testing.T, all bool, svc string, labels ...string) []container.Summary {
+func containerList(t testing.TB, all bool, svc string, labels ...string) []container.Summary {
 	t.Helper()
 	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
 	if err != nil {
@@ -62,7 +62,7 @@ func containerList(t *testing.T, all bool, svc string, labels ...string) []conta
 
 // containers returns the containers of a service of the stack (stopped
 // ones too) that carry every label given.
-func containers(t *testing.T, svc string, labels ...string) []*testcontainers.DockerContainer {
+func containers(t testing.TB, svc string, labels ...string) []*testcontainers.DockerContainer {
 	t.Helper()
 	provider, err := testcontainers.NewDockerProvider()
 	if err != nil {
@@ -82,7 +82,7 @@ func containers(t *testing.T, svc string, labels ...string) []*testcontainers.Do
 
 // replicas returns the names of the running replicas (app-1, app-2, ...),
 // in the order of their numbers, from Docker: what compose runs now.
-func replicas(t *testing.T) []string {
+func replicas(t testing.TB) []string {
 	t.Helper()
 	var numbers []int
 	for _, c := range containerList(t, false, "app") {

@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// This file turns BenchmarkStack's numbers into what the README shows:
+// the table at 32 connections, the curve as a table and as an SVG chart,
+// and where the machine's CPU went.
+
+// perfTable is the table at 32 connections: reads and writes, with the
+// ratios the README's targets are stated in.
+func perfTable(r map[string]perfResult) string {
+	var sb strings.Builder
+	sb.WriteString("| case | req/s | p50 ms | p99 ms | errors | ratio to sticky | ratio to baseline |\n|---|---|---|---|---|---|---|\n")
+	row := func(name, label string, sticky, baseline float64) {
+		x := r[name]
+		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d | %.2f | %.2f |\n", label, x.rps, x.p50, x.p99, x.errors, x.rps/sticky, x.rps/baseline)
+	}
+	sticky, baseline := r["sticky"].rps, r["baseline"].rps
+	row("replica", "no session, straight to one replica", sticky, baseline)
+	row("baseline", "no session (baseline), through nginx", sticky, baseline)
+	for _, m := range []string{"sticky", "redis", "jwt", "memcached"} {
+		row(m, m+" read", sticky, baseline)
+	}
+	for _, m := range []string{"sticky", "redis", "jwt", "memcached"} {
+		row(m+" write", m+" write", r["sticky write"].rps, baseline)
+	}
+	return sb.String()
+}
+
+// perfCurveTable is req/s and p99 of every read case at every level.
+func perfCurveTable(curve map[int]map[string]perfResult) string {
+	var sb strings.Builder
+	sb.WriteString("| case |")
+	for _, n := range perfLevels {
+		fmt.Fprintf(&sb, " %d conn req/s (p99 ms) |", n)
+	}
+	sb.WriteString("\n|---|" + strings.Repeat("---|", len(perfLevels)) + "\n")
+	for _, c := range readCases {
+		fmt.Fprintf(&sb, "| %s |", chartLabel(c.name))
+		for _, n := range perfLevels {
+			x := curve[n][c.name]
+			fmt.Fprintf(&sb, " %.0f (%.1f) |", x.rps, x.p99)
+		}
+		sb.WriteString("\n")
+	}
+	return sb.String()
+}
+
+// chartLabel names a read case in the curve's table and chart.
+func chartLabel(name string) string {
+	switch name {
+	case "replica":
+		return "no session, one replica direct"
+	case "baseline":
+		return "no session, nginx"
+	}
+	return name
+}
+
+// chartColors are the lines' colors, one per read case.
+var chartColors = map[string]string{
+	"replica": "#9aa1b0", "baseline": "#1d2230", "sticky": "#0e7490",
+	"redis": "#b42318", "jwt": "#7c3aed", "memcached": "#b54708",
+}
+
+// perfChart draws the curve: req/s and p99 against the number of
+// connections (a log scale), one line per read case, as a standalone SVG.
+func perfChart(curve map[int]map[string]perfResult) string {
+	const w, h, panelW, top, plotH = 940, 310, 380, 40, 220
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="system-ui, sans-serif" font-size="12">`+"\n", w, h, w, h)
+	fmt.Fprintf(&sb, `<rect width="%d" height="%d" fill="#fff"/>`+"\n", w, h)
+	panel := func(x0 float64, title string, value func(perfResult) float64) {
+		top := float64(top)
+		maxV := 0.0
+		for _, n := range perfLevels {
+			for _, c := range readCases {
+				maxV = max(maxV, value(curve[n][c.name]))
+			}
+		}
+		maxV = niceCeil(maxV)
+		xOf := func(i int) float64 {
+			return x0 + 50 + (panelW-60)*math.Log2(float64(perfLevels[i]))/math.Log2(float64(perfLevels[len(perfLevels)-1]))
+		}
+		yOf := func(v float64) float64 { return top + plotH - plotH*v/maxV }
+		fmt.Fprintf(&sb, `<text x="%.0f" y="%.0f" font-size="14" font-weight="600" fill="#1d2230">%s</text>`+"\n", x0+50, top-16, html.EscapeString(title))
+		for k := 0; k <= 4; k++ {
+			v := maxV * float64(k) / 4
+			y := yOf(v)
+			fmt.Fprintf(&sb, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#e2e5eb"/>`+"\n", x0+50, y, x0+panelW-10, y)
+			fmt.Fprintf(&sb, `<text x="%.0f" y="%.1f" text-anchor="end" fill="#5a6274">%s</text>`+"\n", x0+44, y+4, strconv.FormatFloat(v, 'f', -1, 64))
+		}
+		for i, n := range perfLevels {
+			fmt.Fprintf(&sb, `<text x="%.1f" y="%.0f" text-anchor="middle" fill="#5a6274">%d</text>`+"\n", xOf(i), top+plotH+18, n)
+		}
+		fmt.Fprintf(&sb, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="#5a6274">concurrent connections</text>`+"\n", x0+50+(panelW-60)/2, top+plotH+36)
+		for _, c := range readCases {
+			var pts []string
+			for i, n := range perfLevels {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(i), yOf(value(curve[n][c.name]))))
+			}
+			dash := ""
+			if c.direct {
+				dash = ` stroke-dasharray="5 4"`
+			}
+			fmt.Fprintf(&sb, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), chartColors[c.name], dash)
+			for _, p := range pts {
+				xy := strings.Split(p, ",")
+				fmt.Fprintf(&sb, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", xy[0], xy[1], chartColors[c.name])
+			}
+		}
+	}
+	panel(0, "requests per second", func(r perfResult) float64 { return r.rps })
+	panel(panelW+20, "p99 latency, ms", func(r perfResult) float64 { return r.p99 })
+	// The legend, on the right.
+	for i, c := range readCases {
+		y := float64(top + 10 + 20*i)
+		fmt.Fprintf(&sb, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="%s" stroke-width="3"/>`+"\n", 2*panelW+40, y, 2*panelW+58, y, chartColors[c.name])
+		fmt.Fprintf(&sb, `<text x="%d" y="%.0f" fill="#1d2230">%s</text>`+"\n", 2*panelW+62, y+4, html.EscapeString(legendLabel(c.name)))
+	}
+	sb.WriteString("</svg>\n")
+	return sb.String()
+}
+
+// legendLabel is a short name for the chart's legend.
+func legendLabel(name string) string {
+	switch name {
+	case "replica":
+		return "ping, replica"
+	case "baseline":
+		return "ping, nginx"
+	}
+	return name
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten, for an axis.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// cpuByCommand sums user+system CPU ticks of every process on this
+// machine by command name (Linux /proc; empty elsewhere). Containers'
+// processes are visible from the host, so this shows how the load splits
+// between the client, docker-proxy, nginx, the replicas, Redis and Docker.
+func cpuByCommand() map[string]float64 {
+	out := map[string]float64{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseFloat(fields[11], 64)
+		stime, _ := strconv.ParseFloat(fields[12], 64)
+		out[s[open+1:closing]] += utime + stime
+	}
+	return out
+}
+
+// cpuShares describes the CPU used between two snapshots, biggest first.
+func cpuShares(before, after map[string]float64) string {
+	type use struct {
+		name  string
+		ticks float64
+	}
+	var uses []use
+	total := 0.0
+	for name, t := range after {
+		if d := t - before[name]; d > 0 {
+			uses = append(uses, use{name, d})
+			total += d
+		}
+	}
+	if total == 0 {
+		return "not measured"
+	}
+	sort.Slice(uses, func(i, j int) bool { return uses[i].ticks > uses[j].ticks })
+	var parts []string
+	for i, u := range uses {
+		if i == 8 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", u.name, 100*u.ticks/total))
+	}
+	return strings.Join(parts, ", ")
+}
