@@ -74,7 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("unknown subcommand %q: want none, healthcheck, crash, admin-password or secrets init DIR", args[1])
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logs := newBatchWriter(stdout, flushEvery)
+	defer logs.Close()
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	peers, err := findPeers(ctx, &cfg, log)
 	if err != nil {
 		return err
@@ -132,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			PingRedis:        func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			Redis:            redisOps,
 			Memcached:        memcachedAdmin,
-			Crash:            crashSelf,
+			Crash:            func() { logs.Flush(); crashSelf() },
 			SimulatorTargets: cfg.SimulatorTargets,
 		},
 	})
