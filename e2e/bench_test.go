@@ -327,8 +327,8 @@ func (c perfCase) next(s *perfSession) (method, path, body string) {
 }
 
 // runRounds runs every case rounds times at one level, each round in
-// another order, and returns each case's median round and its latencies
-// over all rounds.
+// another order, and returns each case's median req/s, its worst round's
+// p50 and p99, and its errors over all rounds.
 func runRounds(g *loadGen, cases []perfCase, sessions map[string][]*perfSession, conns, rounds int, per time.Duration) map[string]perfResult {
 	rps := map[string][]float64{}
 	out := map[string]perfResult{}
@@ -338,8 +338,7 @@ func runRounds(g *loadGen, cases []perfCase, sessions map[string][]*perfSession,
 			r := g.run(c, sessions[c.name], conns, per)
 			rps[c.name] = append(rps[c.name], r.rps)
 			sum := out[c.name]
-			// p50 and p99 over the rounds: the rounds are equally long,
-			// so the worst round's tail is kept rather than averaged away.
+			// The worst round's tail is kept rather than averaged away.
 			sum.p50 = max(sum.p50, r.p50)
 			sum.p99 = max(sum.p99, r.p99)
 			sum.errors += r.errors
