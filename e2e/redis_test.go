@@ -176,10 +176,24 @@ func TestRedisOutage(t *testing.T) {
 	}
 	t.Logf("redis mode recovered %.1fs after the nodes started; cart %s before, %s after", took.Seconds(), describeCart(before["redis"]), describeCart(after))
 
-	// The replica that took the sign-out wrote it once Redis was back: the
-	// stolen copy is signed out on every replica.
+	// The replica that took the sign-out writes it once Redis takes
+	// writes again, trying every 250 ms (a write acknowledged by a Redis
+	// replica): from then on the stolen copy is signed out on every
+	// replica. Until that write, the replicas that read Redis again accept
+	// it; that window is measured, and must be short.
 	thief := newShopper(t, "jwt")
 	u, _ := url.Parse(stack.lbURL)
+	refusedEverywhere := func() bool {
+		for range 2 * len(replicas(t)) {
+			thief.http.Jar.SetCookies(u, []*http.Cookie{{Name: "jwt_session", Value: stolen, Path: "/"}})
+			if status, c := thief.do("GET", "/api/cart", ""); status != 200 || c.User != "" {
+				return false
+			}
+		}
+		return true
+	}
+	window := waitFor(t, 5*time.Second, "the stolen token to be signed out on every replica", refusedEverywhere)
+	t.Logf("the pending revocation took effect on every replica %.2fs after Redis settled", window.Seconds())
 	thief.http.Jar.SetCookies(u, []*http.Cookie{{Name: "jwt_session", Value: stolen, Path: "/"}})
 	for i := range 6 {
 		status, c := thief.do("GET", "/api/cart", "")

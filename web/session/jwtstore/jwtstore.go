@@ -344,15 +344,19 @@ func (s *Store) Sign(c Claims) (string, error) {
 // CookieName returns the cookie that carries the token.
 func (s *Store) CookieName() string { return CookieName }
 
-// endRetry is how often EndLater's revocations are tried again.
-const endRetry = time.Second
+// endRetry is how often EndLater's revocations are tried again: the
+// longest the other replicas, once they read Redis again, may still
+// accept a signed-out copy of the token.
+const endRetry = 250 * time.Millisecond
 
 // EndLater revokes the request's signed-in token as soon as the
 // revocation list can be reached: a sign-out that could not reach Redis.
 // Until then this replica refuses the token itself; the others refuse
-// every signed-in token while Redis is down, and find it revoked once it
-// is back (after at most endRetry). A replica that stops before Redis is
-// back forgets the revocation: the page says so.
+// every signed-in token while Redis is down. Once Redis takes writes
+// again, the next try (within endRetry) writes the revocation; in that
+// moment, and until a Redis replica has it too, the others may accept the
+// token. A replica that stops before Redis is back forgets the
+// revocation: the page says so.
 func (s *Store) EndLater(r *http.Request) bool {
 	ck, err := session.ReadCookie(r, CookieName)
 	if err != nil || s.opts.Revocations == nil {
