@@ -54,7 +54,7 @@ func BenchmarkStack(b *testing.B) {
 	const rounds = 3
 	g := newLoadGen(b)
 	defer g.close()
-	b.Logf("load generator aimed at nginx %s and replica %s (container addresses, no docker-proxy)", g.lb, g.replica)
+	b.Logf("load generator aimed at nginx %s and replica %s (container addresses, no docker-proxy)", g.lbAddr, g.replicaAddr)
 
 	sessions := map[string][]*perfSession{}
 	for _, c := range append(slices.Clone(readCases), writeCases...) {
@@ -183,7 +183,8 @@ func (s *perfSession) rebuild() {
 
 // loadGen sends the benchmark's requests to container addresses.
 type loadGen struct {
-	lb, replica string       // base URLs: nginx (lb) and one replica (app-1)
+	lbAddr      string       // nginx (lb): host:port on the compose network
+	replicaAddr string       // one replica (app-1): host:port
 	pprof       string       // the replica's pprof base URL
 	client      *http.Client // for setting up the sessions; the load goes through rawConn
 }
@@ -201,10 +202,10 @@ func newLoadGen(b *testing.B) *loadGen {
 	replicaIP := ip(first)
 	transport := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute, DisableCompression: true}
 	return &loadGen{
-		lb:      "http://" + ip("lb") + ":80",
-		replica: "http://" + replicaIP + ":8080",
-		pprof:   "http://" + replicaIP + ":6060",
-		client:  &http.Client{Transport: transport, Timeout: 10 * time.Second},
+		lbAddr:      ip("lb") + ":80",
+		replicaAddr: replicaIP + ":8080",
+		pprof:       "http://" + replicaIP + ":6060",
+		client:      &http.Client{Transport: transport, Timeout: 10 * time.Second},
 	}
 }
 
@@ -218,7 +219,8 @@ func (g *loadGen) sessions(b *testing.B, mode string, n int, filled bool) []*per
 	for i := range out {
 		s := &perfSession{cookies: map[string]string{"mode": mode}}
 		jar, _ := cookiejar.New(nil)
-		u, _ := url.Parse(g.lb)
+		lb := "http://" + g.lbAddr
+		u, _ := url.Parse(lb)
 		jar.SetCookies(u, []*http.Cookie{{Name: "mode", Value: mode}})
 		c := &http.Client{Jar: jar, Transport: g.client.Transport, Timeout: 10 * time.Second}
 		var products []string
@@ -226,14 +228,14 @@ func (g *loadGen) sessions(b *testing.B, mode string, n int, filled bool) []*per
 			products = []string{"p1", "p4", "p9"}
 		}
 		for _, p := range products {
-			resp, err := c.Post(g.lb+"/api/cart/items", "application/json", strings.NewReader(`{"product_id":"`+p+`","qty":2}`))
+			resp, err := c.Post(lb+"/api/cart/items", "application/json", strings.NewReader(`{"product_id":"`+p+`","qty":2}`))
 			if err != nil || resp.StatusCode != 200 {
 				b.Fatalf("%s: fill a cart: %v %v", mode, resp, err)
 			}
 			resp.Body.Close()
 		}
 		if len(products) == 0 { // a session all the same, with an empty cart
-			resp, err := c.Get(g.lb + "/api/cart")
+			resp, err := c.Get(lb + "/api/cart")
 			if err != nil || resp.StatusCode != 200 {
 				b.Fatalf("%s: start a session: %v %v", mode, resp, err)
 			}
@@ -251,9 +253,9 @@ func (g *loadGen) sessions(b *testing.B, mode string, n int, filled bool) []*per
 // run sends requests of case c from conns connections, each with its own
 // session, for d, and returns the numbers.
 func (g *loadGen) run(c perfCase, sessions []*perfSession, conns int, d time.Duration) perfResult {
-	addr := strings.TrimPrefix(g.lb, "http://")
+	addr := g.lbAddr
 	if c.direct {
-		addr = strings.TrimPrefix(g.replica, "http://")
+		addr = g.replicaAddr
 	}
 	var (
 		wg       sync.WaitGroup

@@ -45,7 +45,7 @@ func perfCurveTable(curve map[int]map[string]perfResult) string {
 	}
 	sb.WriteString("\n|---|" + strings.Repeat("---|", len(perfLevels)) + "\n")
 	for _, c := range readCases {
-		fmt.Fprintf(&sb, "| %s |", chartLabel(c.name))
+		fmt.Fprintf(&sb, "| %s |", caseLabel(c.name))
 		for _, n := range perfLevels {
 			x := curve[n][c.name]
 			fmt.Fprintf(&sb, " %.0f (%.1f) |", x.rps, x.p99)
@@ -55,13 +55,14 @@ func perfCurveTable(curve map[int]map[string]perfResult) string {
 	return sb.String()
 }
 
-// chartLabel names a read case in the curve's table and chart.
-func chartLabel(name string) string {
+// caseLabel names a read case in the curve's table and the chart's
+// legend.
+func caseLabel(name string) string {
 	switch name {
 	case "replica":
-		return "no session, one replica direct"
+		return "ping, one replica"
 	case "baseline":
-		return "no session, nginx"
+		return "ping, nginx"
 	}
 	return name
 }
@@ -125,21 +126,10 @@ func perfChart(curve map[int]map[string]perfResult) string {
 	for i, c := range readCases {
 		y := float64(top + 10 + 20*i)
 		fmt.Fprintf(&sb, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="%s" stroke-width="3"/>`+"\n", 2*panelW+40, y, 2*panelW+58, y, chartColors[c.name])
-		fmt.Fprintf(&sb, `<text x="%d" y="%.0f" fill="#1d2230">%s</text>`+"\n", 2*panelW+62, y+4, html.EscapeString(legendLabel(c.name)))
+		fmt.Fprintf(&sb, `<text x="%d" y="%.0f" fill="#1d2230">%s</text>`+"\n", 2*panelW+62, y+4, html.EscapeString(caseLabel(c.name)))
 	}
 	sb.WriteString("</svg>\n")
 	return sb.String()
-}
-
-// legendLabel is a short name for the chart's legend.
-func legendLabel(name string) string {
-	switch name {
-	case "replica":
-		return "ping, replica"
-	case "baseline":
-		return "ping, nginx"
-	}
-	return name
 }
 
 // niceCeil rounds v up to an axis maximum whose quarters are round

@@ -15,8 +15,9 @@ import (
 // up for every write: with a write per line, straight to one replica,
 // BenchmarkStack measured 7,836 req/s; in batches, 10,520 (dockerd and
 // containerd-shim fell from 18% to 6% of the machine's CPU). The price
-// is that a replica killed with SIGKILL loses up to flushEvery of INFO
-// lines; a graceful stop and the admin's crash button flush first.
+// is that a replica killed with SIGKILL from outside (docker kill,
+// `server crash`, the OOM killer) loses up to flushEvery of INFO lines; a
+// graceful stop (docker stop) and the admin's crash button flush first.
 type batchWriter struct {
 	out  io.Writer
 	done chan struct{}
