@@ -7,8 +7,9 @@
 // 1, for container health checks in images without a shell. "server
 // crash" SIGKILLs the replica in the same container (see crash.go).
 // "server secrets init DIR" generates the stack's secrets on its first
-// start (see secrets.go), and "server admin-password" prints the admin
-// password the replica uses.
+// start (see secrets.go), "server secrets new NAME" prints a new value of
+// one of them (compose/swarm-deploy makes Swarm secrets of it), and
+// "server admin-password" prints the admin password the replica uses.
 package main
 
 import (
@@ -49,10 +50,13 @@ func main() {
 // shut down. Tests call it with their own getenv and a context they cancel.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 && args[1] == "secrets" {
-		if len(args) != 4 || args[2] != "init" {
-			return errors.New("usage: server secrets init DIR")
+		switch {
+		case len(args) == 4 && args[2] == "init":
+			return initSecrets(args[3], stdout)
+		case len(args) == 4 && args[2] == "new":
+			return newSecret(args[3], stdout)
 		}
-		return initSecrets(args[3], stdout)
+		return errors.New("usage: server secrets init DIR | server secrets new NAME")
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -207,10 +211,16 @@ func findPeers(ctx context.Context, cfg *config, log *slog.Logger) (peer.Directo
 	if err != nil {
 		return nil, err
 	}
-	nameCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if cfg.Replica, err = dns.SelfName(nameCtx); err != nil {
-		return nil, fmt.Errorf("PEER_DNS=%s: naming this replica: %w (without Docker's DNS, list the replicas in PEERS and name each with REPLICA_NAME)", cfg.PeerDNS, err)
+	// REPLICA_NAME wins. Swarm needs it: its DNS lists a task only once
+	// the task is healthy, and a replica cannot be healthy before it has a
+	// name, so compose/swarm.yaml names each task after its slot, as its
+	// DNS name will once it is listed (app-{{.Task.Slot}}).
+	if cfg.Replica == "" {
+		nameCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if cfg.Replica, err = dns.SelfName(nameCtx); err != nil {
+			return nil, fmt.Errorf("PEER_DNS=%s: naming this replica: %w (without Docker's DNS, list the replicas in PEERS and name each with REPLICA_NAME)", cfg.PeerDNS, err)
+		}
 	}
 	go dns.Watch(ctx, peerRefresh, func(err error) {
 		log.Warn("finding replicas through DNS failed; the last list stands until it works again", "dns", cfg.PeerDNS, "err", err.Error())

@@ -145,6 +145,29 @@ func initSecrets(dir string, out io.Writer) error {
 	return nil
 }
 
+// newSecret writes a new value of the secret whose file is name to out,
+// without a newline, and nothing else: compose/swarm-deploy pipes it into
+// `docker secret create`, so the value never touches a disk outside the
+// swarm's own store.
+func newSecret(name string, out io.Writer) error {
+	for _, s := range generatedSecrets {
+		if s.File != name {
+			continue
+		}
+		v, err := s.generate()
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(out, v)
+		return err
+	}
+	names := make([]string, 0, len(generatedSecrets))
+	for _, s := range generatedSecrets {
+		names = append(names, s.File)
+	}
+	return fmt.Errorf("no secret named %q: want one of %s", name, strings.Join(names, ", "))
+}
+
 // writeSecret writes v to path atomically (a temporary file renamed into
 // place), owned by secretOwner, with mode.
 func writeSecret(path, v string, mode os.FileMode) error {

@@ -125,3 +125,39 @@ func TestPublishedDemoSecretsRefuseToStart(t *testing.T) {
 		t.Errorf("a published admin password in SECRETS_DIR: err = %v", err)
 	}
 }
+
+// TestNewSecretPrintsOneFreshValue: "secrets new NAME" (what
+// compose/swarm-deploy pipes into `docker secret create`) prints a value
+// of NAME's format, nothing more, a different one each time; a replica
+// reads a directory of such values; an unknown name lists the known ones.
+func TestNewSecretPrintsOneFreshValue(t *testing.T) {
+	dir := t.TempDir()
+	for _, s := range generatedSecrets {
+		var a, b bytes.Buffer
+		for _, out := range []*bytes.Buffer{&a, &b} {
+			if err := run(context.Background(), []string{"server", "secrets", "new", s.File}, env(nil), out); err != nil {
+				t.Fatalf("secrets new %s: %v", s.File, err)
+			}
+		}
+		if a.Len() < 20 || strings.ContainsAny(a.String(), " \n") {
+			t.Errorf("secrets new %s printed %d bytes with space or newline: want one value alone", s.File, a.Len())
+		}
+		if a.String() == b.String() {
+			t.Errorf("secrets new %s printed the same value twice", s.File)
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.File), a.Bytes(), 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := loadConfig(env(map[string]string{"SECRETS_DIR": dir}))
+	if err != nil {
+		t.Fatalf("config from the printed secrets: %v", err)
+	}
+	if len(c.JWTKeys) != 1 || len(c.EncryptionKeys) != 1 || len(c.AdminPassword) != 20 {
+		t.Errorf("the printed keys do not make a config: %d JWT keys, %d encryption keys, admin password of %d characters", len(c.JWTKeys), len(c.EncryptionKeys), len(c.AdminPassword))
+	}
+	err = run(context.Background(), []string{"server", "secrets", "new", "nope"}, env(nil), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "admin_password") {
+		t.Errorf("an unknown name: %v, want an error that lists the names", err)
+	}
+}
