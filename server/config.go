@@ -198,14 +198,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.Peers[name] = "http://" + hp
 	}
 	if c.PeerDNS = get("PEER_DNS", ""); c.PeerDNS != "" {
-		if host, port, err := net.SplitHostPort(c.PeerDNS); err != nil || host == "" || port == "" {
+		host, port, err := net.SplitHostPort(c.PeerDNS)
+		if err != nil || host == "" || port == "" {
 			errs = append(errs, fmt.Errorf("PEER_DNS=%q: want the replicas' DNS name and port, such as app:8080", c.PeerDNS))
 		}
 		if len(c.Peers) > 0 {
 			errs = append(errs, errors.New("PEERS and PEER_DNS are both set: the replicas come from one or the other"))
 		}
-		if c.Replica != "" {
-			errs = append(errs, errors.New("REPLICA_NAME and PEER_DNS are both set: with PEER_DNS a replica is named by DNS, as its peers name it (a name of its own would list it twice); use PEERS to name replicas yourself"))
+		// With PEER_DNS the peers name a replica from its DNS name
+		// (service-N); a name of its own would list it twice. Swarm is the
+		// exception that needs one (see findPeers): REPLICA_NAME may give
+		// the name DNS will, service-N, and nothing else.
+		service := strings.TrimPrefix(host, "tasks.")
+		if c.Replica != "" && !regexp.MustCompile(`^`+regexp.QuoteMeta(service)+`-[0-9]+$`).MatchString(c.Replica) {
+			errs = append(errs, fmt.Errorf("REPLICA_NAME=%q and PEER_DNS are both set: with PEER_DNS a replica is named by DNS, as its peers name it (a name of its own would list it twice), so REPLICA_NAME may only be the name DNS gives it, %s-N (Swarm: %s-{{.Task.Slot}}); use PEERS to name replicas yourself", c.Replica, service, service))
 		}
 	}
 	c.LoadBalancers = map[string]string{}

@@ -123,7 +123,8 @@ func TestConfigErrorsNameTheVariableNotTheSecret(t *testing.T) {
 }
 
 // TestPeersComeFromOneSource: the replicas are a fixed list (PEERS) or
-// found through DNS (PEER_DNS), never both at once.
+// found through DNS (PEER_DNS), never both at once; with DNS a replica
+// may name itself only as DNS names it.
 func TestPeersComeFromOneSource(t *testing.T) {
 	m := map[string]string{"SESSION_ENCRYPTION_KEYS": testEncKey, "JWT_SIGNING_KEYS": testJWTKey, "PEER_DNS": "app:8080"}
 	c, err := loadConfig(env(m))
@@ -136,8 +137,17 @@ func TestPeersComeFromOneSource(t *testing.T) {
 	}
 	delete(m, "PEERS")
 	m["REPLICA_NAME"] = "app9"
-	if _, err := loadConfig(env(m)); err == nil || !strings.Contains(err.Error(), "REPLICA_NAME and PEER_DNS") {
+	if _, err := loadConfig(env(m)); err == nil || !strings.Contains(err.Error(), `REPLICA_NAME="app9" and PEER_DNS`) {
 		t.Errorf("REPLICA_NAME with PEER_DNS: %v, want an error naming both", err)
+	}
+	// Swarm: the name DNS will give the task (compose/swarm.yaml).
+	m["REPLICA_NAME"], m["PEER_DNS"] = "app-2", "tasks.app:8080"
+	if c, err := loadConfig(env(m)); err != nil || c.Replica != "app-2" {
+		t.Errorf("REPLICA_NAME=app-2 with PEER_DNS=tasks.app:8080: %q, %v; want it kept", c.Replica, err)
+	}
+	m["REPLICA_NAME"] = "web-2"
+	if _, err := loadConfig(env(m)); err == nil || !strings.Contains(err.Error(), "app-N") {
+		t.Errorf("REPLICA_NAME=web-2 with PEER_DNS=tasks.app:8080: %v, want an error asking for app-N", err)
 	}
 }
 

@@ -92,6 +92,9 @@ func splitNumber(name string) (string, int) {
 // concurrent use.
 type DNS struct {
 	host, port string
+	// service is the service whose containers' names NameFromDNS reads
+	// (app, for app or tasks.app).
+	service string
 	// Remember is how long a replica that left stays listed, with Left set.
 	Remember time.Duration
 	// Resolver answers the lookups; nil is the system's resolver for
@@ -109,7 +112,9 @@ func NewDNS(hostport string) (*DNS, error) {
 	if err != nil || host == "" || port == "" {
 		return nil, fmt.Errorf("%q is not a DNS name with a port, such as app:8080", hostport)
 	}
-	return &DNS{host: host, port: port, Remember: time.Minute, names: map[string]string{}, members: map[string]*Member{}}, nil
+	// Swarm's task DNS, tasks.app, lists the tasks of the service app.
+	service := strings.TrimPrefix(host, "tasks.")
+	return &DNS{host: host, service: service, port: port, Remember: time.Minute, names: map[string]string{}, members: map[string]*Member{}}, nil
 }
 
 // Service returns the DNS name the directory resolves.
@@ -156,7 +161,7 @@ func (d *DNS) Refresh(ctx context.Context) error {
 		ptrs, err := d.resolver().LookupAddr(ctx, a)
 		switch {
 		case err == nil && len(ptrs) > 0:
-			known[a] = NameFromDNS(ptrs[0], d.host)
+			known[a] = NameFromDNS(ptrs[0], d.service)
 		case previous[a] != "":
 			known[a] = previous[a] // asked again on the next refresh
 		}
@@ -243,7 +248,7 @@ func (d *DNS) SelfName(ctx context.Context) (string, error) {
 				continue
 			}
 			if ptrs, err := d.resolver().LookupAddr(ctx, ipn.IP.String()); err == nil && len(ptrs) > 0 {
-				return NameFromDNS(ptrs[0], d.host), nil
+				return NameFromDNS(ptrs[0], d.service), nil
 			}
 		}
 		select {

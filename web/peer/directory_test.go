@@ -108,6 +108,29 @@ func TestCompareNames(t *testing.T) {
 	}
 }
 
+// TestSwarmTaskDNSNamesTheService: PEER_DNS=tasks.app:8080 (Swarm's task
+// DNS) names its replicas after the service app, as app:8080 does.
+func TestSwarmTaskDNSNamesTheService(t *testing.T) {
+	d, err := NewDNS("tasks.app:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Resolver = &fakeDNS{
+		hosts: []string{"10.0.1.7", "10.0.1.9"},
+		ptr: map[string]string{
+			"10.0.1.7": "demo_app.1.k3xq0vu8ptw1.demo_default.",
+			"10.0.1.9": "demo_app.2.a9zq0vu8ptw1.demo_default.",
+		},
+	}
+	if err := d.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ms := d.Members()
+	if len(ms) != 2 || ms[0].Name != "app-1" || ms[1].Name != "app-2" || ms[1].BaseURL != "http://10.0.1.9:8080" {
+		t.Errorf("tasks.app = %+v, want app-1 and app-2 at their addresses", ms)
+	}
+}
+
 // TestNameFromDNS: compose and Swarm container names give service-number,
 // whatever the project; anything else its first label, made safe.
 func TestNameFromDNS(t *testing.T) {
