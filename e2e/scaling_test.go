@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -26,11 +27,14 @@ import (
 // scale-in 6→3, and a rolling deploy that replaces every replica. The
 // tables they log are the README's.
 
-// scalingModes are the three loads of a scaling event.
-var scalingModes = []struct {
+// loadMode is the mode and technique of one simulator run.
+type loadMode struct {
 	mode     session.Mode
 	affinity session.Affinity
-}{
+}
+
+// scalingModes are the three loads of a scaling event.
+var scalingModes = []loadMode{
 	{session.Sticky, session.AffinityCookie},
 	{session.Redis, ""},
 	{session.JWT, ""},
@@ -60,14 +64,21 @@ func (l *modeLoad) progress() simulator.Progress {
 // stops early waits for them in its cleanup.
 func startLoads(t *testing.T, clients int, d time.Duration) []*modeLoad {
 	t.Helper()
+	return startModeLoads(t, scalingModes, clients, d, simClient())
+}
+
+// startModeLoads is startLoads with other modes and an HTTP client of
+// the caller's.
+func startModeLoads(t *testing.T, ms []loadMode, clients int, d time.Duration, client *http.Client) []*modeLoad {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var loads []*modeLoad
-	for _, m := range scalingModes {
+	for _, m := range ms {
 		l := &modeLoad{mode: m.mode, done: make(chan struct{})}
 		loads = append(loads, l)
 		cfg := simulator.Config{
 			Target: stack.lbURL, Clients: clients, Mode: m.mode, Affinity: m.affinity,
-			Sessions: simulator.ProfileLong, Duration: d, MaxRequests: simulator.MaxRequestsLimit, Client: simClient(),
+			Sessions: simulator.ProfileLong, Duration: d, MaxRequests: simulator.MaxRequestsLimit, Client: client,
 		}
 		go func() {
 			defer close(l.done)

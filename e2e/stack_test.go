@@ -52,8 +52,11 @@
 //     simulator).
 //   - browser_test.go: the shop in a real browser: the mode toggle, adding
 //     by clicking, the cart, the phone layout.
-//   - bench_test.go: BenchmarkReadThroughNginx, requests per second and
-//     latency per mode through nginx.
+//   - bench_test.go: BenchmarkStack, requests per second and latency per
+//     mode through nginx.
+//   - swarm_test.go: the same stack on Docker Swarm (compose/swarm.yaml),
+//     only with SWARM_E2E=1 and alone: modes, scale, a rolling update and
+//     a killed task.
 //
 // This file is the stack: TestMain starts it once for the package, upStack
 // starts another with other settings, needStack skips a test without it.
@@ -77,6 +80,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -108,6 +112,12 @@ var imageVars = []string{"NGINX_IMAGE", "REDIS_IMAGE", "MEMCACHED_IMAGE", "GO_IM
 func TestMain(m *testing.M) {
 	dockertest.Prepare()
 	code := func() int {
+		if swarmRequested() {
+			// TestSwarm runs alone: leaving a swarm breaks the DNS of a
+			// compose stack running at that moment (swarm_test.go).
+			stack.err, stack.skip = errors.New("SWARM_E2E=1 runs TestSwarm alone, without the compose stack"), true
+			return m.Run()
+		}
 		down := startStack()
 		defer down()
 		return m.Run()
