@@ -276,7 +276,10 @@ func TestBrowserAdmin(t *testing.T) {
 	// The concurrency experiment with naive writes, then the simulator.
 	err = chromedp.Do(step,
 		chromedp.SetValue(chromedp.CSS(`#conc-form select[name="mode"]`), "redis"),
-		chromedp.Click(chromedp.CSS(`#conc-form input[name="naive"]`)),
+		// Ticked with the keyboard, as the failover's box below is.
+		chromedp.Focus(chromedp.CSS(`#conc-form input[name="naive"]`)),
+		chromedp.KeyEvent(" "),
+		chromedp.WaitReady(chromedp.CSS(`#conc-form input[name="naive"]:checked`)),
 		chromedp.Click(byTestID("conc-run")),
 		chromedp.WaitVisible(byTestID("conc-summary")),
 		chromedp.SetValue(byTestID("sim-mode"), "redis"),
@@ -303,7 +306,13 @@ func TestBrowserAdmin(t *testing.T) {
 	err = chromedp.Do(step,
 		scrollTo(".topology-panel"),
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`[data-testid="node-%s"][data-role="primary"]`, primary))),
-		chromedp.Click(byTestID("failover-async")),
+		// Space on the focused box, as a keyboard user ticks it: a click
+		// aims at the box's position, and the live page above it may
+		// move it in between (one CI run's click missed, and the
+		// experiment ran with WAIT).
+		chromedp.Focus(byTestID("failover-async")),
+		chromedp.KeyEvent(" "),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="failover-async"]:checked`)),
 		chromedp.Click(byTestID("failover-run")),
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`.node-redis-node[data-role="primary"][data-state="up"]:not([data-node="%s"])`, primary))),
 		scrollTo(".topology-panel"),
