@@ -56,7 +56,8 @@
 //     mode through nginx.
 //   - swarm_test.go: the same stack on Docker Swarm (compose/swarm.yaml),
 //     only with SWARM_E2E=1 and alone: modes, scale, a rolling update and
-//     a killed task.
+//     a killed task; swarmnodes_test.go: over three nodes (two of them
+//     Docker-in-Docker workers), and a node's death.
 //
 // This file is the stack: TestMain starts it once for the package, upStack
 // starts another with other settings, needStack skips a test without it.

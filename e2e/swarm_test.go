@@ -68,7 +68,8 @@ func TestSwarm(t *testing.T) {
 	t.Cleanup(func() { t.Logf("times on Swarm:\n\n| step | took |\n|---|---|\n%s", strings.Join(times, "\n")) })
 
 	joinSwarm(t, timed)
-	sw := deploySwarmStack(t, timed)
+	sw := deploySwarmStack(t, timed, 3)
+	sw.useLoadBalancers(t, timed)
 
 	// Every mode and technique, and the admin page's view.
 	names := waitSwarmReplicas(t, 3, 90*time.Second)
@@ -195,6 +196,8 @@ func TestSwarm(t *testing.T) {
 // swarmStack is a stack compose/swarm-deploy deployed.
 type swarmStack struct {
 	name string
+	// start is when its deploy began.
+	start time.Time
 	// env is this process's environment with the stack's settings.
 	env []string
 }
@@ -223,15 +226,14 @@ func joinSwarm(t *testing.T, timed func(string, time.Duration)) {
 }
 
 // deploySwarmStack runs compose/swarm-deploy --no-publish under a new
-// stack name, points the shared helpers (stack.lbURL, adminPassword) at
-// its load balancers, and removes the stack, its secrets, volumes and
-// image tag after the test.
-func deploySwarmStack(t *testing.T, timed func(string, time.Duration)) *swarmStack {
+// stack name with the replicas given, and removes the stack, its secrets,
+// volumes and image tag after the test.
+func deploySwarmStack(t *testing.T, timed func(string, time.Duration), replicas int) *swarmStack {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
-	sw := &swarmStack{name: "sdswarm" + hex.EncodeToString(b)}
-	sw.env = append(os.Environ(), "STACK_NAME="+sw.name, "APP_REPLICAS=3", "ALLOWED_HOSTS="+e2eAllowedHost)
+	sw := &swarmStack{name: "sdswarm" + hex.EncodeToString(b), start: time.Now()}
+	sw.env = append(os.Environ(), "STACK_NAME="+sw.name, fmt.Sprintf("APP_REPLICAS=%d", replicas), "ALLOWED_HOSTS="+e2eAllowedHost)
 	t.Cleanup(func() { sw.remove(t, timed) })
 
 	start := time.Now()
@@ -246,7 +248,14 @@ func deploySwarmStack(t *testing.T, timed func(string, time.Duration)) *swarmSta
 		t.Fatalf("compose/swarm-deploy: %v", err)
 	}
 	timed("compose/swarm-deploy (build from the cache, secrets, deploy, converge)", took)
+	return sw
+}
 
+// useLoadBalancers points the shared helpers (stack.lbURL, adminPassword)
+// at the stack's load balancers, running on this node, and waits until
+// nginx answers.
+func (sw *swarmStack) useLoadBalancers(t *testing.T, timed func(string, time.Duration)) {
+	t.Helper()
 	// Nothing is published (Swarm would open the port on every
 	// interface): the load balancers are reached at their tasks' addresses
 	// on docker_gwbridge, the bridge on this host every Swarm task has for
@@ -270,9 +279,8 @@ func deploySwarmStack(t *testing.T, timed func(string, time.Duration)) *swarmSta
 		status, _, err := probe(stack.lbURL, "GET", "/api/products?mode=redis", nil)
 		return err == nil && status == 200
 	})
-	timed("deployed until nginx served a request", time.Since(start))
+	timed("deployed until nginx served a request", time.Since(sw.start))
 	t.Logf("stack %s: lb at %s, lb2 at %s", sw.name, stack.lbURL, stack.lb2URL)
-	return sw
 }
 
 // remove removes the stack and waits until its containers and network
