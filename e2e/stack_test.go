@@ -242,6 +242,9 @@ func needStack(t testing.TB) {
 	if stack.err == nil {
 		return
 	}
+	if stack.skip && swarmRequested() {
+		t.Skip(stack.err)
+	}
 	if stack.skip {
 		t.Skipf("%v (E2E_REQUIRED=1 makes this a failure)", stack.err)
 	}

@@ -198,6 +198,8 @@ type swarmStack struct {
 	name string
 	// start is when its deploy began.
 	start time.Time
+	// newTag is the image tag the deploy made, removed with the stack.
+	newTag string
 	// env is this process's environment with the stack's settings.
 	env []string
 }
@@ -209,7 +211,7 @@ func joinSwarm(t *testing.T, timed func(string, time.Duration)) {
 	state := strings.TrimSpace(dockerCLI(t, nil, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"))
 	switch state {
 	case "active true":
-		t.Log("the engine is in a swarm already, as a manager: the test uses it and leaves it")
+		t.Log("the engine is in a swarm already, as a manager: the test uses it and leaves it as it was")
 		return
 	case "inactive false":
 	default:
@@ -220,7 +222,10 @@ func joinSwarm(t *testing.T, timed func(string, time.Duration)) {
 	timed("docker swarm init", time.Since(start))
 	t.Cleanup(func() {
 		start := time.Now()
-		dockerCLI(t, nil, "swarm", "leave", "--force")
+		if _, err := dockerTry(nil, "swarm", "leave", "--force"); err != nil {
+			t.Errorf("cleaning up: %v", err)
+			return
+		}
 		t.Logf("left the swarm the test made in %.1f s", time.Since(start).Seconds())
 	})
 }
@@ -235,6 +240,13 @@ func deploySwarmStack(t *testing.T, timed func(string, time.Duration), replicas 
 	sw := &swarmStack{name: "sdswarm" + hex.EncodeToString(b), start: time.Now()}
 	sw.env = append(os.Environ(), "STACK_NAME="+sw.name, fmt.Sprintf("APP_REPLICAS=%d", replicas), "ALLOWED_HOSTS="+e2eAllowedHost)
 	t.Cleanup(func() { sw.remove(t, timed) })
+	// The tag compose/swarm-deploy deploys the image under, if it makes it.
+	image := cmp.Or(os.Getenv("APP_IMAGE"), "sessiondemo-app:local")
+	dockerCLI(t, nil, "compose", "-f", "../compose/compose.yaml", "build", "app")
+	id := strings.TrimPrefix(strings.TrimSpace(dockerCLI(t, nil, "image", "inspect", "--format", "{{.Id}}", image)), "sha256:")
+	if tag := image + "-" + id[:12]; exec.Command("docker", "image", "inspect", tag).Run() != nil {
+		sw.newTag = tag
+	}
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -286,12 +298,21 @@ func (sw *swarmStack) useLoadBalancers(t *testing.T, timed func(string, time.Dur
 // remove removes the stack and waits until its containers and network
 // are gone, then its secrets, volumes and the image tag the deploy made.
 func (sw *swarmStack) remove(t *testing.T, timed func(string, time.Duration)) {
+	// Every step is tried, whatever the one before did: a cleanup that
+	// stopped at the first error would leave the rest behind.
+	try := func(args ...string) string {
+		out, err := dockerTry(nil, args...)
+		if err != nil {
+			t.Errorf("cleaning up: %v", err)
+		}
+		return out
+	}
 	start := time.Now()
-	dockerCLI(t, sw.env, "stack", "rm", sw.name)
+	try("stack", "rm", sw.name)
 	ns := "label=com.docker.stack.namespace=" + sw.name
 	ok := waitUntil(2*time.Minute, func() bool {
-		return strings.TrimSpace(dockerCLI(t, nil, "ps", "-aq", "-f", ns)) == "" &&
-			strings.TrimSpace(dockerCLI(t, nil, "network", "ls", "-q", "-f", ns)) == ""
+		return strings.TrimSpace(try("ps", "-aq", "-f", ns)) == "" &&
+			strings.TrimSpace(try("network", "ls", "-q", "-f", ns)) == ""
 	})
 	if !ok {
 		t.Errorf("stack %s: containers or its network still there 2 min after docker stack rm", sw.name)
@@ -302,17 +323,15 @@ func (sw *swarmStack) remove(t *testing.T, timed func(string, time.Duration)) {
 		if kind == "secret" {
 			filter = "label=sessiondemo.stack=" + sw.name
 		}
-		if ids := strings.Fields(dockerCLI(t, nil, kind, "ls", "-q", "-f", filter)); len(ids) > 0 {
-			dockerCLI(t, nil, append([]string{kind, "rm"}, ids...)...)
+		if ids := strings.Fields(try(kind, "ls", "-q", "-f", filter)); len(ids) > 0 {
+			try(append([]string{kind, "rm"}, ids...)...)
 		}
 	}
-	image := os.Getenv("APP_IMAGE")
-	if image == "" {
-		image = "sessiondemo-app:local"
-	}
-	for _, tag := range strings.Fields(dockerCLI(t, nil, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+image+"-*")) {
-		// Only the tag: the image stays under its other name.
-		dockerCLI(t, nil, "image", "rm", "--no-prune", tag)
+	// Only the tag, and only one this deploy made: the image stays under
+	// its other name, and a stack of someone else's in the same swarm may
+	// run the same tag.
+	if sw.newTag != "" {
+		try("image", "rm", "--no-prune", sw.newTag)
 	}
 }
 
@@ -377,15 +396,25 @@ func waitSwarmReplicas(t *testing.T, n int, timeout time.Duration) []string {
 // its output; a failure fails the test.
 func dockerCLI(t *testing.T, env []string, args ...string) string {
 	t.Helper()
+	out, err := dockerTry(env, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// dockerTry runs the docker CLI with env (nil: this process's), for at
+// most 5 minutes, and returns its output, or an error with its last lines.
+func dockerTry(env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, lastLines(out, 20))
+		return string(out), fmt.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, lastLines(out, 20))
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // waitUntil polls cond every 200 ms until it holds (true) or the timeout

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,13 +57,21 @@ func TestSwarmNodes(t *testing.T) {
 	rand.Read(b)
 	network := "sdnodes" + hex.EncodeToString(b)
 	dockerCLI(t, nil, "network", "create", network)
-	t.Cleanup(func() { dockerCLI(t, nil, "network", "rm", network) })
+	t.Cleanup(func() {
+		if _, err := dockerTry(nil, "network", "rm", network); err != nil {
+			t.Errorf("cleaning up: %v", err)
+		}
+	})
 	gateway := strings.TrimSpace(dockerCLI(t, nil, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", network))
 	if gateway == "" {
 		t.Fatalf("network %s has no gateway address", network)
 	}
 	dockerCLI(t, nil, "swarm", "init", "--advertise-addr", gateway)
-	t.Cleanup(func() { dockerCLI(t, nil, "swarm", "leave", "--force") })
+	t.Cleanup(func() {
+		if _, err := dockerTry(nil, "swarm", "leave", "--force"); err != nil {
+			t.Errorf("cleaning up: %v", err)
+		}
+	})
 	token := strings.TrimSpace(dockerCLI(t, nil, "swarm", "join-token", "-q", "worker"))
 
 	// The images every node needs: the app's (under the tag
@@ -76,13 +85,21 @@ func TestSwarmNodes(t *testing.T) {
 		name := network + "-node" + n
 		workers = append(workers, name)
 		start := time.Now()
+		// Registered first: a container created but not started is
+		// removed too.
+		t.Cleanup(func() {
+			if out, err := dockerTry(nil, "rm", "-f", "-v", name); err != nil && !strings.Contains(out, "No such container") {
+				t.Errorf("cleaning up: %v", err)
+			}
+		})
 		dockerCLI(t, nil, "run", "-d", "--name", name, "--hostname", name, "--network", network,
 			"--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
 			"--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
 			"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "sessiondemo-swarm-node:e2e")
-		t.Cleanup(func() { dockerCLI(t, nil, "rm", "-f", "-v", name) })
 		waitFor(t, 60*time.Second, name+"'s Docker engine to answer", func() bool {
-			return exec.Command("docker", "exec", name, "docker", "info").Run() == nil
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return exec.CommandContext(ctx, "docker", "exec", name, "docker", "info").Run() == nil
 		})
 		dockerCLI(t, nil, "exec", name, "docker", "swarm", "join", "--token", token, gateway+":2377")
 		timed(name+": engine started and joined", time.Since(start))
@@ -181,18 +198,24 @@ func loadImages(t *testing.T, worker string, images []string) {
 	defer cancel()
 	save := exec.CommandContext(ctx, "docker", append([]string{"save"}, images...)...)
 	load := exec.CommandContext(ctx, "docker", "exec", "-i", worker, "docker", "load", "-q")
-	pipe, err := save.StdoutPipe()
+	// The pipe's ends belong to the two commands alone: should load end
+	// early, save gets EPIPE instead of blocking on a reader this process
+	// still holds.
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	load.Stdin = pipe
+	save.Stdout, load.Stdin = w, r
 	var saveErr, loadOut bytes.Buffer
 	save.Stderr = &saveErr
 	load.Stdout, load.Stderr = &loadOut, &loadOut
-	if err := save.Start(); err != nil {
-		t.Fatal(err)
+	startErr := errors.Join(save.Start(), load.Start())
+	r.Close()
+	w.Close()
+	if startErr != nil {
+		t.Fatal(startErr)
 	}
-	loadErr := load.Run()
+	loadErr := load.Wait()
 	if err := save.Wait(); err != nil || loadErr != nil {
 		t.Fatalf("docker save %v | docker load on %s: %v %v\n%s%s", images, worker, err, loadErr, saveErr.String(), loadOut.String())
 	}
