@@ -237,7 +237,7 @@ func deploySwarmStack(t *testing.T, timed func(string, time.Duration), replicas 
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
-	sw := &swarmStack{name: "sdswarm" + hex.EncodeToString(b), start: time.Now()}
+	sw := &swarmStack{name: "sdswarm" + hex.EncodeToString(b)}
 	sw.env = append(os.Environ(), "STACK_NAME="+sw.name, fmt.Sprintf("APP_REPLICAS=%d", replicas), "ALLOWED_HOSTS="+e2eAllowedHost)
 	t.Cleanup(func() { sw.remove(t, timed) })
 	// The tag compose/swarm-deploy deploys the image under, if it makes it.
@@ -247,6 +247,7 @@ func deploySwarmStack(t *testing.T, timed func(string, time.Duration), replicas 
 	if tag := image + "-" + id[:12]; exec.Command("docker", "image", "inspect", tag).Run() != nil {
 		sw.newTag = tag
 	}
+	sw.start = time.Now()
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
