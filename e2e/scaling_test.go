@@ -436,22 +436,7 @@ func TestRollingDeploy(t *testing.T) {
 			t.Errorf("%s still runs after the rolling deploy replaced %v", r, before)
 		}
 	}
-	table := fmt.Sprintf("Rolling deploy of %s → %s (%s):\n\n", strings.Join(before, ", "), strings.Join(after, ", "), took.Round(time.Second)) +
-		"| mode | sessions lost | requests | requests failed | longest request |\n|---|---|---|---|---|\n"
-	for _, res := range results {
-		table += fmt.Sprintf("| %s | %d of %d | %d | %d | %s |\n", res.Config.Mode, res.Carts.Lost, res.Carts.Checked, res.Requests, res.Errors, res.Slowest.Round(time.Millisecond))
-		switch res.Config.Mode {
-		case session.Sticky:
-			if res.Carts.Checked == 0 || res.Carts.Lost != res.Carts.Checked {
-				t.Errorf("sticky: %d of %d sessions lost; every sticky session lived in a replica that stopped", res.Carts.Lost, res.Carts.Checked)
-			}
-		default:
-			if res.Errors != 0 || res.Carts.Lost != 0 || res.Carts.Checked == 0 {
-				t.Errorf("%s: %d failed requests %v, %d of %d sessions lost; want none", res.Config.Mode, res.Errors, res.ErrorSamples, res.Carts.Lost, res.Carts.Checked)
-			}
-		}
-	}
-	t.Log("\n" + table)
+	table := checkEveryReplicaReplaced(t, fmt.Sprintf("Rolling deploy of %s → %s (%s)", strings.Join(before, ", "), strings.Join(after, ", "), took.Round(time.Second)), results)
 	if t.Failed() {
 		// Why a replica answered 503, from the replicas still running
 		// (the replaced ones are removed with their logs).
@@ -468,6 +453,31 @@ func TestRollingDeploy(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// checkEveryReplicaReplaced checks the loads' results after every replica
+// was replaced (a rolling deploy or update): sticky lost every session,
+// since each lived in a replica that stopped; the other modes failed no
+// request and lost no session. It logs and returns the results as a table
+// under title.
+func checkEveryReplicaReplaced(t *testing.T, title string, results []simulator.Result) string {
+	t.Helper()
+	table := title + ":\n\n| mode | sessions lost | requests | requests failed | longest request |\n|---|---|---|---|---|\n"
+	for _, res := range results {
+		table += fmt.Sprintf("| %s | %d of %d | %d | %d | %s |\n", res.Config.Mode, res.Carts.Lost, res.Carts.Checked, res.Requests, res.Errors, res.Slowest.Round(time.Millisecond))
+		switch res.Config.Mode {
+		case session.Sticky:
+			if res.Carts.Checked == 0 || res.Carts.Lost != res.Carts.Checked {
+				t.Errorf("sticky: %d of %d sessions lost; every sticky session lived in a replica that stopped", res.Carts.Lost, res.Carts.Checked)
+			}
+		default:
+			if res.Errors != 0 || res.Carts.Lost != 0 || res.Carts.Checked == 0 {
+				t.Errorf("%s: %d failed requests %v, %d of %d sessions lost; want none", res.Config.Mode, res.Errors, res.ErrorSamples, res.Carts.Lost, res.Carts.Checked)
+			}
+		}
+	}
+	t.Log("\n" + table)
+	return table
 }
 
 // joinInts writes counts as "1, 2, 3".

@@ -142,23 +142,7 @@ func TestSwarm(t *testing.T) {
 		default:
 		}
 	}
-	results := waitLoads(t, loads)
-	table := fmt.Sprintf("Rolling update on Swarm (`docker service update --force`, %s):\n\n", took.Round(time.Second)) +
-		"| mode | sessions lost | requests | requests failed | longest request |\n|---|---|---|---|---|\n"
-	for _, res := range results {
-		table += fmt.Sprintf("| %s | %d of %d | %d | %d | %s |\n", res.Config.Mode, res.Carts.Lost, res.Carts.Checked, res.Requests, res.Errors, res.Slowest.Round(time.Millisecond))
-		switch res.Config.Mode {
-		case session.Sticky:
-			if res.Carts.Checked == 0 || res.Carts.Lost != res.Carts.Checked {
-				t.Errorf("sticky: %d of %d sessions lost; every sticky session lived in a replica that was replaced", res.Carts.Lost, res.Carts.Checked)
-			}
-		default:
-			if res.Errors != 0 || res.Carts.Lost != 0 || res.Carts.Checked == 0 {
-				t.Errorf("%s: %d failed requests %v, %d of %d sessions lost; want none", res.Config.Mode, res.Errors, res.ErrorSamples, res.Carts.Lost, res.Carts.Checked)
-			}
-		}
-	}
-	t.Log("\n" + table)
+	table := checkEveryReplicaReplaced(t, fmt.Sprintf("Rolling update on Swarm (`docker service update --force`, %s)", took.Round(time.Second)), waitLoads(t, loads))
 	names = waitSwarmReplicas(t, 3, 60*time.Second)
 	checkCarts("after the rolling update", func(mode string, _ *shopper) bool { return mode == "sticky" })
 
@@ -241,10 +225,7 @@ func deploySwarmStack(t *testing.T, timed func(string, time.Duration), replicas 
 	sw.env = append(os.Environ(), "STACK_NAME="+sw.name, fmt.Sprintf("APP_REPLICAS=%d", replicas), "ALLOWED_HOSTS="+e2eAllowedHost)
 	t.Cleanup(func() { sw.remove(t, timed) })
 	// The tag compose/swarm-deploy deploys the image under, if it makes it.
-	image := cmp.Or(os.Getenv("APP_IMAGE"), "sessiondemo-app:local")
-	dockerCLI(t, nil, "compose", "-f", "../compose/compose.yaml", "build", "app")
-	id := strings.TrimPrefix(strings.TrimSpace(dockerCLI(t, nil, "image", "inspect", "--format", "{{.Id}}", image)), "sha256:")
-	if tag := image + "-" + id[:12]; exec.Command("docker", "image", "inspect", tag).Run() != nil {
+	if _, tag := swarmAppImage(t); exec.Command("docker", "image", "inspect", tag).Run() != nil {
 		sw.newTag = tag
 	}
 	sw.start = time.Now()
@@ -262,6 +243,17 @@ func deploySwarmStack(t *testing.T, timed func(string, time.Duration), replicas 
 	}
 	timed("compose/swarm-deploy (build from the cache, secrets, deploy, converge)", took)
 	return sw
+}
+
+// swarmAppImage builds the app's image (from the cache when nothing
+// changed) and returns its name and the tag compose/swarm-deploy deploys
+// it under: the name, "-", and the first 12 digits of its ID.
+func swarmAppImage(t *testing.T) (image, deployTag string) {
+	t.Helper()
+	image = cmp.Or(os.Getenv("APP_IMAGE"), "sessiondemo-app:local")
+	dockerCLI(t, nil, "compose", "-f", "../compose/compose.yaml", "build", "app")
+	id := strings.TrimPrefix(strings.TrimSpace(dockerCLI(t, nil, "image", "inspect", "--format", "{{.Id}}", image)), "sha256:")
+	return image, image + "-" + id[:12]
 }
 
 // useLoadBalancers points the shared helpers (stack.lbURL, adminPassword)

@@ -76,9 +76,7 @@ func TestSwarmNodes(t *testing.T) {
 
 	// The images every node needs: the app's (under the tag
 	// compose/swarm-deploy deploys it with) and the base images.
-	appImage := cmp.Or(os.Getenv("APP_IMAGE"), "sessiondemo-app:local")
-	dockerCLI(t, nil, "compose", "-f", "../compose/compose.yaml", "build", "app")
-	id := strings.TrimPrefix(strings.TrimSpace(dockerCLI(t, nil, "image", "inspect", "--format", "{{.Id}}", appImage)), "sha256:")
+	appImage, deployTag := swarmAppImage(t)
 	images := []string{appImage, cmp.Or(os.Getenv("NGINX_IMAGE"), "nginx:1.30"), cmp.Or(os.Getenv("REDIS_IMAGE"), "redis:8"), cmp.Or(os.Getenv("MEMCACHED_IMAGE"), "memcached:1.6")}
 	var workers []string
 	for _, n := range []string{"2", "3"} {
@@ -105,7 +103,7 @@ func TestSwarmNodes(t *testing.T) {
 		timed(name+": engine started and joined", time.Since(start))
 		start = time.Now()
 		loadImages(t, name, images)
-		dockerCLI(t, nil, "exec", name, "docker", "tag", appImage, appImage+"-"+id[:12])
+		dockerCLI(t, nil, "exec", name, "docker", "tag", appImage, deployTag)
 		timed(name+": the four images loaded (docker save, then docker load)", time.Since(start))
 	}
 	waitFor(t, 30*time.Second, "three nodes ready", func() bool {
