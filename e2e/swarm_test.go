@@ -150,7 +150,7 @@ func TestSwarm(t *testing.T) {
 	victim := names[len(names)-1]
 	before := sw.taskContainer(t, victim)
 	killed := time.Now()
-	sw.docker(t, "kill", before)
+	dockerCLI(t, nil, "kill", before)
 	waitFor(t, 30*time.Second, "the admin page to show "+victim+" gone", func() bool {
 		return replicaState(t, victim) != "up"
 	})
@@ -336,12 +336,6 @@ func (sw *swarmStack) service(t *testing.T, args ...string) time.Duration {
 	took := time.Since(start)
 	t.Logf("docker service %s: %s", strings.Join(args, " "), took.Round(100*time.Millisecond))
 	return took
-}
-
-// docker runs a docker command with the stack's environment.
-func (sw *swarmStack) docker(t *testing.T, args ...string) string {
-	t.Helper()
-	return dockerCLI(t, sw.env, args...)
 }
 
 // taskContainer returns the ID of the running container of the replica
