@@ -37,6 +37,44 @@ func TestRedisRestart(t *testing.T) {
 	t.Logf("every replica answered in redis mode %.1fs after %s started again", took.Seconds(), primary)
 }
 
+// TestRedisPrimaryReplacedEmpty: the primary and two of the three
+// Sentinels are lost together and replaced by new containers, the
+// primary on a new, empty volume. That is what Swarm does when the node
+// under them dies (TestSwarmNodes, where the placement is Swarm's choice);
+// here the containers are removed and recreated with docker compose, so
+// the case is the same on every run. The new primary's container must not
+// start as the primary, or every replica would copy its empty data set:
+// it waits (compose/redis-start) until the Sentinels, the new two among
+// them, promote a replica, and joins as its replica. Nothing is lost.
+func TestRedisPrimaryReplacedEmpty(t *testing.T) {
+	needStack(t)
+	t.Cleanup(func() { waitStackHealthy(t) })
+	primary := waitRedisSettled(t)
+	s := newShopper(t, "redis")
+	before := fillCart(t, s)
+	lost := []string{primary, "sentinel1", "sentinel3"}
+	start := time.Now()
+	composeCLI(t, append([]string{"kill"}, lost...)...)
+	composeCLI(t, append([]string{"rm", "--force"}, lost...)...)
+	volume := stack.up.project + "_" + primary + "-data"
+	dockerCLI(t, nil, "volume", "rm", volume)
+	composeCLI(t, append([]string{"up", "--detach", "--no-deps"}, lost...)...)
+	took := waitRedisModeEverywhere(t, s)
+	status, after := s.do("GET", "/api/cart", "")
+	if status != 200 || !sameCart(before, after) {
+		t.Errorf("redis mode after %v were replaced, %s on an empty volume: %d %s, before %s", lost, primary, status, describeCart(after), describeCart(before))
+	}
+	now := waitRedisSettled(t)
+	if now == primary {
+		t.Errorf("%s, new and empty, is the primary; want a replica promoted and %s its replica", primary, primary)
+	}
+	logs := composeCLI(t, "logs", "--no-log-prefix", primary)
+	if !strings.Contains(logs, "starts empty") {
+		t.Errorf("%s's new container did not say it waited for a failover; its log:\n%s", primary, logs)
+	}
+	t.Logf("%v killed and replaced (%s on a new volume, %s): redis mode answered on every replica %.1f s after the new containers started, %.1f s after the kill; %s is the primary; the cart %s", lost, primary, volume, took.Seconds(), time.Since(start).Seconds(), now, describeCart(after))
+}
+
 // waitRedisModeEverywhere waits until s's redis-mode reads are answered
 // by every replica (six in a row through round robin: each replica twice)
 // and returns how long that took. Each replica's Redis client follows a
