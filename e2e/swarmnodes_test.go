@@ -127,8 +127,7 @@ func TestSwarmNodes(t *testing.T) {
 		// failover that never happens says why here (flags, the last
 		// PING answered, the age of the last INFO).
 		for _, sentinel := range []string{"sentinel1", "sentinel2", "sentinel3"} {
-			out, _ := dockerTry(nil, "run", "--rm", "--network", sw.name+"_default", cmp.Or(os.Getenv("REDIS_IMAGE"), "redis:8"),
-				"sh", "-c", "redis-cli -h "+sentinel+" -p 26379 SENTINEL master sessions | paste - - | tr '\\n' ' '; echo; redis-cli -h "+sentinel+" -p 26379 SENTINEL replicas sessions | paste - - | tr '\\n' ' '")
+			out, _ := sw.redisShell("redis-cli -h " + sentinel + " -p 26379 SENTINEL master sessions | paste - - | tr '\\n' ' '; echo; redis-cli -h " + sentinel + " -p 26379 SENTINEL replicas sessions | paste - - | tr '\\n' ' '")
 			t.Logf("%s knows:\n%s", sentinel, out)
 		}
 	})
@@ -182,10 +181,8 @@ func TestSwarmNodes(t *testing.T) {
 	timed("after the checks, until every Sentinel knew both replicas and the other two Sentinels", sw.waitSentinelsSettled(t))
 	for try := 0; try < 3 && !slices.Contains(workers, sw.taskNode(t, primary)); try++ {
 		before := primary
-		out := dockerCLI(t, nil, "run", "--rm", "--network", sw.name+"_default", cmp.Or(os.Getenv("REDIS_IMAGE"), "redis:8"),
-			"redis-cli", "-h", "sentinel1", "-p", "26379", "SENTINEL", "FAILOVER", "sessions")
-		if strings.TrimSpace(out) != "OK" {
-			t.Fatalf("SENTINEL FAILOVER sessions: %s", out)
+		if out, err := sw.redisShell("redis-cli -h sentinel1 -p 26379 SENTINEL FAILOVER sessions"); err != nil || strings.TrimSpace(out) != "OK" {
+			t.Fatalf("SENTINEL FAILOVER sessions: %v %s", err, out)
 		}
 		waitFor(t, 30*time.Second, "the Sentinels to promote another node than "+before, func() bool {
 			primary = sw.redisPrimary(t)
@@ -309,7 +306,7 @@ func (sw *swarmStack) waitSentinelsSettled(t *testing.T) time.Duration {
 done`
 	var last string
 	took := waitFor(t, 60*time.Second, "every Sentinel to know 2 replicas and 2 other Sentinels", func() bool {
-		out, err := dockerTry(nil, "run", "--rm", "--network", sw.name+"_default", cmp.Or(os.Getenv("REDIS_IMAGE"), "redis:8"), "sh", "-c", script)
+		out, err := sw.redisShell(script)
 		if err != nil {
 			return false
 		}
@@ -331,6 +328,13 @@ done`
 	})
 	t.Logf("the Sentinels settled (%s)", last)
 	return took
+}
+
+// redisShell runs a shell script in a short-lived container of the Redis
+// image on the stack's overlay network, where the Sentinels' and nodes'
+// names resolve wherever their tasks run, and returns its output.
+func (sw *swarmStack) redisShell(script string) (string, error) {
+	return dockerTry(nil, "run", "--rm", "--network", sw.name+"_default", cmp.Or(os.Getenv("REDIS_IMAGE"), "redis:8"), "sh", "-c", script)
 }
 
 // tasksOn lists the stack's running tasks on the node named.
