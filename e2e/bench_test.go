@@ -23,8 +23,9 @@ import (
 // BenchmarkStack measures the running stack at 1, 8, 32 and 128
 // concurrent connections: reads (GET /api/cart, a 3-line cart, one
 // session per connection) in every mode, the no-session baseline
-// (GET /api/ping) through nginx and straight to one replica, and, at 32
-// connections, writes (POST /api/cart/items). The load generator is this
+// (GET /api/ping) through nginx, through nginx to one replica only, and
+// straight to one replica, and, at 32 connections, writes
+// (POST /api/cart/items). The load generator is this
 // process, with a minimal HTTP/1.1 client (rawConn), aimed at the
 // containers' addresses on the compose network (this host reaches them
 // through Docker's bridge), so docker-proxy and the published ports are
@@ -59,6 +60,9 @@ func BenchmarkStack(b *testing.B) {
 	sessions := map[string][]*perfSession{}
 	for _, c := range append(slices.Clone(readCases), writeCases...) {
 		sessions[c.name] = g.sessions(b, c.mode, slices.Max(perfLevels), !c.write)
+		if c.pinned {
+			pin(sessions[c.name])
+		}
 	}
 	// Warm up every path: connections, caches, the replicas' heaps.
 	for _, c := range append(slices.Clone(readCases), writeCases...) {
@@ -69,17 +73,28 @@ func BenchmarkStack(b *testing.B) {
 	curve := map[int]map[string]perfResult{}
 	var cpu string
 	for _, conns := range perfLevels {
-		before := cpuByCommand()
+		before := cpuNow()
 		curve[conns] = runRounds(g, readCases, sessions, conns, rounds, per)
 		if conns == 32 {
 			for name, r := range runRounds(g, writeCases, sessions, conns, rounds, per) {
 				curve[conns][name] = r
 			}
-			cpu = cpuShares(before, cpuByCommand())
+			cpu = cpuShares(before, cpuNow())
 		}
 		b.Logf("%d connections done", conns)
 	}
+	// The same 32 connections at half of each case's rate at 32
+	// connections: what a request waits when the stack is not at its limit.
+	paced := map[string]perfResult{}
+	for _, c := range readCases {
+		paced[c.name] = g.runPaced(c, sessions[c.name], 32, 2*per, curve[32][c.name].rps/2)
+	}
 	b.StopTimer()
+	for name, r := range paced {
+		if r.errors > 0 {
+			b.Errorf("%s paced: %d errors, e.g. %s", name, r.errors, r.sample)
+		}
+	}
 	for conns, results := range curve {
 		for name, r := range results {
 			if r.errors > 0 {
@@ -88,18 +103,21 @@ func BenchmarkStack(b *testing.B) {
 		}
 	}
 	at32 := curve[32]
-	for _, name := range []string{"replica", "baseline", "sticky", "redis", "jwt", "memcached"} {
+	for _, name := range []string{"replica", "pinned", "baseline", "sticky", "redis", "jwt", "memcached"} {
 		b.ReportMetric(at32[name].rps, name+"-req/s")
 	}
 	b.ReportMetric(0, "ns/op")
-	table, curveTable := perfTable(at32), perfCurveTable(curve)
-	b.Logf("\nat 32 connections:\n%s\nthe curve:\n%s\nwhere the CPU went at 32 connections (all processes on this machine): %s", table, curveTable, cpu)
+	table, curveTable, pacedTable := perfTable(at32), perfCurveTable(curve), perfPacedTable(paced, at32)
+	b.Logf("\nat 32 connections:\n%s\nthe curve:\n%s\nat half the rate, 32 connections:\n%s\nwhere the CPU went at 32 connections (all processes on this machine): %s", table, curveTable, pacedTable, cpu)
 	b.Logf("the replica's profile under a mixed load through nginx:\n%s", g.profile(b, sessions, per))
 	if os.Getenv("PERF_README") == "1" {
 		if err := replaceBetweenMarkers("../README.md", "perf", table); err != nil {
 			b.Fatal(err)
 		}
 		if err := replaceBetweenMarkers("../README.md", "perfcurve", curveTable); err != nil {
+			b.Fatal(err)
+		}
+		if err := replaceBetweenMarkers("../README.md", "perfpaced", pacedTable); err != nil {
 			b.Fatal(err)
 		}
 		if err := os.WriteFile("../docs/performance.svg", []byte(perfChart(curve)), 0o644); err != nil {
@@ -117,6 +135,11 @@ type perfCase struct {
 	method, path string
 	// direct sends it straight to one replica instead of through nginx.
 	direct bool
+	// pinned sends it through nginx to one replica only: every session
+	// carries the same lb_route cookie. Against direct it is the cost of
+	// the hop through nginx; against the baseline, which nginx spreads
+	// over the three replicas, the cost of the spreading.
+	pinned bool
 	// write adds an item (POST /api/cart/items) to a session whose cart
 	// starts empty; the others read a 3-line cart.
 	write bool
@@ -124,6 +147,7 @@ type perfCase struct {
 
 var readCases = []perfCase{
 	{name: "replica", mode: "sticky", method: "GET", path: "/api/ping", direct: true},
+	{name: "pinned", mode: "sticky", method: "GET", path: "/api/ping", pinned: true},
 	{name: "baseline", mode: "sticky", method: "GET", path: "/api/ping"},
 	{name: "sticky", mode: "sticky", method: "GET", path: "/api/cart"},
 	{name: "redis", mode: "redis", method: "GET", path: "/api/cart"},
@@ -169,6 +193,15 @@ func (s *perfSession) update(cookies []string) {
 		}
 	}
 	s.rebuild()
+}
+
+// pin gives every session the first one's lb_route cookie, so nginx's
+// sticky pool sends all of them to the first one's replica.
+func pin(sessions []*perfSession) {
+	for _, s := range sessions {
+		s.cookies["lb_route"] = sessions[0].cookies["lb_route"]
+		s.rebuild()
+	}
 }
 
 // rebuild writes the Cookie header from the cookies.
@@ -251,8 +284,29 @@ func (g *loadGen) sessions(b *testing.B, mode string, n int, filled bool) []*per
 }
 
 // run sends requests of case c from conns connections, each with its own
-// session, for d, and returns the numbers.
+// session, for d, and returns the numbers. Each connection sends its next
+// request as soon as it has the answer to the last (a closed loop), so
+// the stack runs at its limit and latency is mostly waiting in line.
 func (g *loadGen) run(c perfCase, sessions []*perfSession, conns int, d time.Duration) perfResult {
+	return g.load(c, sessions, conns, d, 0)
+}
+
+// runPaced is run at a fixed rate, rate requests a second from all conns
+// connections together, each connection on its own schedule. A request's
+// latency counts from when the schedule said to send it, so a stall
+// delays the requests queued behind it and shows in their latency too
+// (the numbers are not flattered by sending less while the stack is
+// slow).
+func (g *loadGen) runPaced(c perfCase, sessions []*perfSession, conns int, d time.Duration, rate float64) perfResult {
+	if rate <= 0 {
+		return perfResult{errors: 1, sample: "no rate to pace to: the case served nothing at 32 connections"}
+	}
+	return g.load(c, sessions, conns, d, time.Duration(float64(conns)/rate*float64(time.Second)))
+}
+
+// load is run (interval 0) or runPaced (each connection sends once per
+// interval).
+func (g *loadGen) load(c perfCase, sessions []*perfSession, conns int, d, interval time.Duration) perfResult {
 	addr := g.lbAddr
 	if c.direct {
 		addr = g.replicaAddr
@@ -275,12 +329,23 @@ func (g *loadGen) run(c perfCase, sessions []*perfSession, conns int, d time.Dur
 	deadline := start.Add(d)
 	for i := range conns {
 		s := sessions[i]
+		// The connections' schedules are spread over one interval.
+		due := start.Add(interval * time.Duration(i) / time.Duration(conns))
 		wg.Go(func() {
 			conn := &rawConn{addr: addr}
 			defer conn.close()
-			for time.Now().Before(deadline) {
-				method, path, body := c.next(s)
+			for {
 				t0 := time.Now()
+				if interval > 0 {
+					if !due.Before(deadline) {
+						break
+					}
+					time.Sleep(time.Until(due))
+					t0, due = due, due.Add(interval)
+				} else if !t0.Before(deadline) {
+					break
+				}
+				method, path, body := c.next(s)
 				a, err := conn.do(method, path, s.header, body)
 				if err != nil {
 					fail(err.Error())
@@ -371,9 +436,15 @@ func (g *loadGen) profile(b *testing.B, sessions map[string][]*perfSession, per 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var spread []perfCase
+		for _, c := range readCases {
+			if !c.direct && !c.pinned {
+				spread = append(spread, c)
+			}
+		}
 		var wg sync.WaitGroup
-		for _, c := range readCases[1:] {
-			wg.Go(func() { g.run(c, sessions[c.name], 32/len(readCases[1:]), 7*time.Second) })
+		for _, c := range spread {
+			wg.Go(func() { g.run(c, sessions[c.name], 32/len(spread), 7*time.Second) })
 		}
 		wg.Wait()
 	}()

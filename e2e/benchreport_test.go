@@ -26,6 +26,7 @@ func perfTable(r map[string]perfResult) string {
 	}
 	sticky, baseline := r["sticky"].rps, r["baseline"].rps
 	row("replica", "no session, straight to one replica", sticky, baseline)
+	row("pinned", "no session, through nginx to one replica", sticky, baseline)
 	row("baseline", "no session (baseline), through nginx", sticky, baseline)
 	for _, m := range []string{"sticky", "redis", "jwt", "memcached"} {
 		row(m, m+" read", sticky, baseline)
@@ -55,12 +56,26 @@ func perfCurveTable(curve map[int]map[string]perfResult) string {
 	return sb.String()
 }
 
+// perfPacedTable is every read case at half its rate at 32 connections:
+// the rate asked for, the rate served, p50 and p99.
+func perfPacedTable(paced, at32 map[string]perfResult) string {
+	var sb strings.Builder
+	sb.WriteString("| case | at 32 conn, req/s | paced to, req/s | served, req/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n")
+	for _, c := range readCases {
+		x := paced[c.name]
+		fmt.Fprintf(&sb, "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", caseLabel(c.name), at32[c.name].rps, at32[c.name].rps/2, x.rps, x.p50, x.p99)
+	}
+	return sb.String()
+}
+
 // caseLabel names a read case in the curve's table and the chart's
 // legend.
 func caseLabel(name string) string {
 	switch name {
 	case "replica":
 		return "ping, one replica"
+	case "pinned":
+		return "ping, nginx, one replica"
 	case "baseline":
 		return "ping, nginx"
 	}
@@ -69,14 +84,14 @@ func caseLabel(name string) string {
 
 // chartColors are the lines' colors, one per read case.
 var chartColors = map[string]string{
-	"replica": "#9aa1b0", "baseline": "#1d2230", "sticky": "#0e7490",
+	"replica": "#9aa1b0", "pinned": "#15803d", "baseline": "#1d2230", "sticky": "#0e7490",
 	"redis": "#b42318", "jwt": "#7c3aed", "memcached": "#b54708",
 }
 
 // perfChart draws the curve: req/s and p99 against the number of
 // connections (a log scale), one line per read case, as a standalone SVG.
 func perfChart(curve map[int]map[string]perfResult) string {
-	const w, h, panelW, top, plotH = 940, 310, 380, 40, 220
+	const w, h, panelW, top, plotH = 1000, 310, 380, 40, 220
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="system-ui, sans-serif" font-size="12">`+"\n", w, h, w, h)
 	fmt.Fprintf(&sb, `<rect width="%d" height="%d" fill="#fff"/>`+"\n", w, h)
@@ -110,8 +125,11 @@ func perfChart(curve map[int]map[string]perfResult) string {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(i), yOf(value(curve[n][c.name]))))
 			}
 			dash := ""
-			if c.direct {
+			switch {
+			case c.direct:
 				dash = ` stroke-dasharray="5 4"`
+			case c.pinned:
+				dash = ` stroke-dasharray="2 3"`
 			}
 			fmt.Fprintf(&sb, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), chartColors[c.name], dash)
 			for _, p := range pts {
@@ -147,12 +165,37 @@ func niceCeil(v float64) float64 {
 	return 10 * p
 }
 
-// cpuByCommand sums user+system CPU ticks of every process on this
-// machine by command name (Linux /proc; empty elsewhere). Containers'
-// processes are visible from the host, so this shows how the load splits
-// between the client, docker-proxy, nginx, the replicas, Redis and Docker.
-func cpuByCommand() map[string]float64 {
-	out := map[string]float64{}
+// cpuSnapshot is the CPU time this machine has used so far, in clock
+// ticks (Linux /proc; empty elsewhere). Containers' processes are visible
+// from the host, so it shows how the load splits between the client,
+// nginx, the replicas, Redis and Docker.
+type cpuSnapshot struct {
+	// byCommand is the user and system time of each running process,
+	// summed by command name. A process is also charged for the
+	// interrupts that arrived while it ran.
+	byCommand map[string]float64
+	// busy is the machine's time not idle: that of the running processes,
+	// of those that have ended since (a health probe is a process that
+	// runs for a few milliseconds) and of interrupts on an idle core.
+	busy float64
+	// interrupts is the machine's irq and softirq time, a part of busy
+	// (much of the network stack runs there).
+	interrupts float64
+}
+
+// cpuNow takes a cpuSnapshot.
+func cpuNow() cpuSnapshot {
+	snap := cpuSnapshot{byCommand: map[string]float64{}}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		// cpu  user nice system idle iowait irq softirq steal ...
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		if len(f) > 8 && f[0] == "cpu" {
+			tick := func(i int) float64 { v, _ := strconv.ParseFloat(f[i], 64); return v }
+			snap.busy = tick(1) + tick(2) + tick(3) + tick(6) + tick(7) + tick(8)
+			snap.interrupts = tick(6) + tick(7)
+		}
+	}
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range stats {
 		b, err := os.ReadFile(p)
@@ -170,35 +213,37 @@ func cpuByCommand() map[string]float64 {
 		}
 		utime, _ := strconv.ParseFloat(fields[11], 64)
 		stime, _ := strconv.ParseFloat(fields[12], 64)
-		out[s[open+1:closing]] += utime + stime
+		snap.byCommand[s[open+1:closing]] += utime + stime
 	}
-	return out
+	return snap
 }
 
-// cpuShares describes the CPU used between two snapshots, biggest first.
-func cpuShares(before, after map[string]float64) string {
+// cpuShares describes the CPU used between two snapshots as shares of the
+// machine's busy time: the eight busiest commands, biggest first, then
+// the rest (processes that ended in between, interrupts on an idle core,
+// the smaller commands) and the interrupt time within all of it.
+func cpuShares(before, after cpuSnapshot) string {
 	type use struct {
 		name  string
 		ticks float64
 	}
 	var uses []use
-	total := 0.0
-	for name, t := range after {
-		if d := t - before[name]; d > 0 {
+	for name, t := range after.byCommand {
+		if d := t - before.byCommand[name]; d > 0 {
 			uses = append(uses, use{name, d})
-			total += d
 		}
 	}
-	if total == 0 {
+	total := after.busy - before.busy
+	if total <= 0 || len(uses) == 0 {
 		return "not measured"
 	}
 	sort.Slice(uses, func(i, j int) bool { return uses[i].ticks > uses[j].ticks })
 	var parts []string
-	for i, u := range uses {
-		if i == 8 {
-			break
-		}
+	rest := total
+	for _, u := range uses[:min(8, len(uses))] {
 		parts = append(parts, fmt.Sprintf("%s %.0f%%", u.name, 100*u.ticks/total))
+		rest -= u.ticks
 	}
-	return strings.Join(parts, ", ")
+	parts = append(parts, fmt.Sprintf("the rest (smaller commands, processes that ended in between such as health probes) %.0f%%", 100*max(0, rest)/total))
+	return fmt.Sprintf("%s; interrupts (irq, softirq: much of the network stack), charged to whatever they interrupted, were %.0f%% of it", strings.Join(parts, ", "), 100*(after.interrupts-before.interrupts)/total)
 }
