@@ -103,8 +103,8 @@ func BenchmarkStack(b *testing.B) {
 		}
 	}
 	at32 := curve[32]
-	for _, name := range []string{"replica", "pinned", "baseline", "sticky", "redis", "jwt", "memcached"} {
-		b.ReportMetric(at32[name].rps, name+"-req/s")
+	for _, c := range readCases {
+		b.ReportMetric(at32[c.name].rps, c.name+"-req/s")
 	}
 	b.ReportMetric(0, "ns/op")
 	table, curveTable, pacedTable := perfTable(at32), perfCurveTable(curve), perfPacedTable(paced, at32)
