@@ -81,10 +81,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,10 +217,13 @@ func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(
 	}
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "e2e: starting compose project %s (building the app image the first time takes a few minutes)\n", rs.project)
-	// --wait waits for every service's health check: the replicas answer
-	// /healthz and nginx answers through them.
-	if out, err := rs.compose(ctx, "up", "-d", "--wait"); err != nil {
+	// Not --wait: Docker probes every 30 s, and engines before 25 run the
+	// first probe only 30 s after the start; waitProbes runs them at once.
+	if out, err := rs.compose(ctx, "up", "-d"); err != nil {
 		return nil, down, fmt.Errorf("docker compose up: %w\n%s\n(%s)", err, lastLines(out, 30), dockertest.NoRegistryHint)
+	}
+	if err := rs.waitProbes(ctx, 2*time.Minute); err != nil {
+		return nil, down, err
 	}
 	for _, name := range []string{"lb", "lb2"} {
 		out, err := rs.compose(ctx, "port", name, "80")
@@ -228,6 +234,56 @@ func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(
 	}
 	fmt.Fprintf(os.Stderr, "e2e: %s up in %s, nginx at %s and %s\n", rs.project, time.Since(start).Round(time.Second), rs.urls[0], rs.urls[1])
 	return rs, down, nil
+}
+
+// waitProbes runs each running container's own health probe (its
+// HEALTHCHECK, as compose.yaml sets it) with docker exec until every one
+// has passed, or fails after d naming those that have not: what
+// `docker compose up --wait` checks, without waiting for Docker's next
+// probe.
+func (rs *runningStack) waitProbes(ctx context.Context, d time.Duration) error {
+	out, err := rs.compose(ctx, "ps", "-q")
+	if err != nil {
+		return fmt.Errorf("docker compose ps: %w: %s", err, out)
+	}
+	probes := map[string][]string{} // container name → docker exec's arguments
+	for _, id := range strings.Fields(string(out)) {
+		out, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.Name}} {{json .Config.Healthcheck}}", id).Output()
+		if err != nil {
+			return fmt.Errorf("docker inspect %s: %w", id, err)
+		}
+		name, probe, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+		var check struct{ Test []string }
+		if json.Unmarshal([]byte(probe), &check) != nil || len(check.Test) < 2 {
+			continue // no probe
+		}
+		name = strings.TrimPrefix(name, "/")
+		switch check.Test[0] {
+		case "CMD":
+			probes[name] = append([]string{"exec", id}, check.Test[1:]...)
+		case "CMD-SHELL":
+			probes[name] = []string{"exec", id, "/bin/sh", "-c", check.Test[1]}
+		}
+	}
+	deadline := time.Now().Add(d)
+	for {
+		for name, args := range probes {
+			if exec.CommandContext(ctx, "docker", args...).Run() == nil {
+				delete(probes, name)
+			}
+		}
+		if len(probes) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: health probes still failing after %s: %s", rs.project, d, strings.Join(slices.Sorted(maps.Keys(probes)), ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // lastLines returns the last n lines of out.
