@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -124,15 +123,9 @@ func TestSwarm(t *testing.T) {
 	})
 	checkTechniques(t, names)
 
-	// A rolling update under load in every mode.
-	// The loads keep their connections to nginx open, as browsers do. With
-	// http.Client's default of 2 idle connections per host, 32 clients
-	// open a new one for most requests, and at this address (not
-	// loopback, where Linux reuses TIME_WAIT ports) they ran out of
-	// local ports within a minute: "cannot assign requested address".
-	keepAlive := http.DefaultTransport.(*http.Transport).Clone()
-	keepAlive.MaxIdleConnsPerHost = 8 * len(swarmModes)
-	loads := startModeLoads(t, swarmModes, 8, 90*time.Second, &http.Client{Timeout: simClient().Timeout, Transport: keepAlive})
+	// A rolling update under load in every mode, the loads keeping their
+	// connections to nginx open (keepAliveClient says why).
+	loads := startModeLoads(t, swarmModes, 8, 90*time.Second, keepAliveClient(8*len(swarmModes)))
 	took = sw.service(t, "update", "--force", "--detach=false", sw.name+"_app")
 	timed("docker service update --force app (3 replicas, one at a time)", took)
 	for _, l := range loads {
