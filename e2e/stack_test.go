@@ -149,6 +149,12 @@ func startStack() (down func()) {
 		return down
 	}
 	stack.lbURL, stack.lb2URL, stack.up = up.urls[0], up.urls[1], up
+	start := time.Now()
+	if err := waitRedisMode(ctx, stack.lbURL, 2*time.Minute); err != nil {
+		stack.err = err
+		return down
+	}
+	fmt.Fprintf(os.Stderr, "e2e: every replica answered in redis mode %s later\n", time.Since(start).Round(100*time.Millisecond))
 	// The README's one command for the generated admin password.
 	out, err := up.compose(ctx, "exec", "-T", "app", "/app/server", "admin-password")
 	if err != nil {
@@ -157,6 +163,39 @@ func startStack() (down func()) {
 	}
 	adminPassword = strings.TrimSpace(string(out))
 	return down
+}
+
+// waitRedisMode waits until redis-mode reads through the load balancer at
+// base are answered by every replica: six in a row, which round robin
+// spreads two to each. The containers' probes pass before each replica's
+// Redis client has found the primary through the Sentinels: with the
+// probes alone, the first test's redis-mode load once got 405 answers
+// "cannot reach Redis" from app-1. The cookie names a session that does
+// not exist, so each read asks Redis (as waitStackHealthy's does).
+func waitRedisMode(ctx context.Context, base string, d time.Duration) error {
+	header := map[string]string{"Cookie": "redis_sid=" + strings.Repeat("A", 103)}
+	deadline := time.Now().Add(d)
+	for {
+		answered := 0
+		for answered < 6 {
+			status, _, err := probe(base, "GET", "/api/cart?mode=redis", header)
+			if err != nil || status != 200 {
+				break
+			}
+			answered++
+		}
+		if answered == 6 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis mode was not answered by every replica through %s within %s", base, d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // runningStack is a compose stack upStack started.
@@ -236,13 +275,13 @@ func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(
 	return rs, down, nil
 }
 
-// waitProbes runs each running container's own health probe (its
-// HEALTHCHECK, as compose.yaml sets it) with docker exec until every one
-// has passed, or fails after d naming those that have not: what
-// `docker compose up --wait` checks, without waiting for Docker's next
-// probe.
+// waitProbes runs each container's own health probe (its HEALTHCHECK, as
+// compose.yaml sets it) with docker exec until every one has passed, or
+// fails after d naming those that have not (a container that exited
+// fails its probe too): what `docker compose up --wait` checks, without
+// waiting for Docker's next probe.
 func (rs *runningStack) waitProbes(ctx context.Context, d time.Duration) error {
-	out, err := rs.compose(ctx, "ps", "-q")
+	out, err := rs.compose(ctx, "ps", "-a", "-q")
 	if err != nil {
 		return fmt.Errorf("docker compose ps: %w: %s", err, out)
 	}
@@ -268,9 +307,12 @@ func (rs *runningStack) waitProbes(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
 		for name, args := range probes {
-			if exec.CommandContext(ctx, "docker", args...).Run() == nil {
+			// The probes' own timeout in compose.yaml is 2 s.
+			probeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if exec.CommandContext(probeCtx, "docker", args...).Run() == nil {
 				delete(probes, name)
 			}
+			cancel()
 		}
 		if len(probes) == 0 {
 			return nil
