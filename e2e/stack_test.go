@@ -61,11 +61,12 @@
 //
 // This file is the stack: TestMain starts it once for the package, upStack
 // starts another with other settings, needStack skips a test without it.
-// What the tests drive it with is in three files of shared helpers:
+// What the tests drive it with is in four files of shared helpers:
 // helpers_test.go (the shopper and all its methods, probes and waits, the
 // admin API client), helpers_docker_test.go (containers by name, the
-// faults injected through the Docker API, scaling with the Compose CLI)
-// and helpers_browser_test.go (the browser plumbing). The stack's life
+// faults injected through the Docker API, scaling with the Compose CLI),
+// helpers_browser_test.go (the browser plumbing) and loads_test.go (the
+// simulator's loads during scaling and rolling updates). The stack's life
 // and the clients change for different reasons, hence separate files.
 //
 // Only a test's own goroutine stops the test (t.Fatal, and the helpers
@@ -81,13 +82,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,11 +255,11 @@ func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "e2e: starting compose project %s (building the app image the first time takes a few minutes)\n", rs.project)
 	// Not --wait: Docker probes every 30 s, and engines before 25 run the
-	// first probe only 30 s after the start; waitProbes runs them at once.
+	// first probe only 30 s after the start; waitProbes runs them now.
 	if out, err := rs.compose(ctx, "up", "-d"); err != nil {
 		return nil, down, fmt.Errorf("docker compose up: %w\n%s\n(%s)", err, lastLines(out, 30), dockertest.NoRegistryHint)
 	}
-	if err := rs.waitProbes(ctx, 2*time.Minute); err != nil {
+	if err := rs.waitProbes(ctx); err != nil {
 		return nil, down, err
 	}
 	for _, name := range []string{"lb", "lb2"} {
@@ -275,57 +273,19 @@ func upStack(ctx context.Context, extra map[string]string) (*runningStack, func(
 	return rs, down, nil
 }
 
-// waitProbes runs each container's own health probe (its HEALTHCHECK, as
-// compose.yaml sets it) with docker exec until every one has passed, or
-// fails after d naming those that have not (a container that exited
-// fails its probe too): what `docker compose up --wait` checks, without
+// waitProbes runs compose/wait-healthy on every container of the stack,
+// stopped ones included: what `docker compose up --wait` checks, without
 // waiting for Docker's next probe.
-func (rs *runningStack) waitProbes(ctx context.Context, d time.Duration) error {
+func (rs *runningStack) waitProbes(ctx context.Context) error {
 	out, err := rs.compose(ctx, "ps", "-a", "-q")
 	if err != nil {
 		return fmt.Errorf("docker compose ps: %w: %s", err, out)
 	}
-	probes := map[string][]string{} // container name → docker exec's arguments
-	for _, id := range strings.Fields(string(out)) {
-		out, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.Name}} {{json .Config.Healthcheck}}", id).Output()
-		if err != nil {
-			return fmt.Errorf("docker inspect %s: %w", id, err)
-		}
-		name, probe, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
-		var check struct{ Test []string }
-		if json.Unmarshal([]byte(probe), &check) != nil || len(check.Test) < 2 {
-			continue // no probe
-		}
-		name = strings.TrimPrefix(name, "/")
-		switch check.Test[0] {
-		case "CMD":
-			probes[name] = append([]string{"exec", id}, check.Test[1:]...)
-		case "CMD-SHELL":
-			probes[name] = []string{"exec", id, "/bin/sh", "-c", check.Test[1]}
-		}
+	cmd := exec.CommandContext(ctx, "../compose/wait-healthy", append([]string{"--timeout", "120"}, strings.Fields(string(out))...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: compose/wait-healthy: %w: %s", rs.project, err, out)
 	}
-	deadline := time.Now().Add(d)
-	for {
-		for name, args := range probes {
-			// The probes' own timeout in compose.yaml is 2 s.
-			probeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if exec.CommandContext(probeCtx, "docker", args...).Run() == nil {
-				delete(probes, name)
-			}
-			cancel()
-		}
-		if len(probes) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: health probes still failing after %s: %s", rs.project, d, strings.Join(slices.Sorted(maps.Keys(probes)), ", "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	return nil
 }
 
 // lastLines returns the last n lines of out.
