@@ -73,6 +73,18 @@ func TestSwarm(t *testing.T) {
 	// Every mode and technique, and the admin page's view.
 	names := waitSwarmReplicas(t, 3, 90*time.Second)
 	waitRedisSettled(t)
+	// Swarm's DNS lists a Memcached task only once it is healthy, and
+	// until then a replica cannot reach that server: in one CI run the
+	// first memcached add got a 503, likely for that. Six new sessions in
+	// a row, spread over the replicas and the two servers, must be added.
+	waitFor(t, 60*time.Second, "every replica to reach Memcached", func() bool {
+		for range 6 {
+			if status, err := newShopper(t, "memcached").try("POST", "/api/cart/items", `{"product_id":"p1"}`, ""); err != nil || status != 200 {
+				return false
+			}
+		}
+		return true
+	})
 	checkTechniques(t, names)
 	shoppers, carts := shopperPerMode(t)
 	for _, mode := range modes {
