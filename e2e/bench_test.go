@@ -25,7 +25,9 @@ import (
 // session per connection) in every mode, the no-session baseline
 // (GET /api/ping) through nginx, through nginx to one replica only, and
 // straight to one replica, and, at 32 connections, writes
-// (POST /api/cart/items). The load generator is this
+// (POST /api/cart/items) and the machine's reference (benchref_test.go:
+// a bare nginx and bare Go servers beside the stack, in the same rounds
+// as the stack's no-session cases). The load generator is this
 // process, with a minimal HTTP/1.1 client (rawConn), aimed at the
 // containers' addresses on the compose network (this host reaches them
 // through Docker's bridge), so docker-proxy and the published ports are
@@ -39,7 +41,7 @@ import (
 //	go test ./e2e -run '^$' -bench Stack -benchtime 1x -v
 //
 // PERF_SECONDS sets how long each case runs per round (default 2). With
-// PERF_README=1 the tables in README.md between the perf markers and the
+// PERF_README=1 the tables in README.md between the perf* markers and the
 // chart docs/performance.svg are rewritten from this run. It runs only
 // with -bench: CI's `go test ./...` never starts it.
 func BenchmarkStack(b *testing.B) {
@@ -64,14 +66,20 @@ func BenchmarkStack(b *testing.B) {
 			pin(sessions[c.name])
 		}
 	}
+	for _, c := range refCompare {
+		if c.ref != refNone {
+			sessions[c.name] = noSessions(32)
+		}
+	}
 	// Warm up every path: connections, caches, the replicas' heaps.
-	for _, c := range append(slices.Clone(readCases), writeCases...) {
+	for _, c := range append(append(slices.Clone(readCases), writeCases...), refCompare...) {
 		g.run(c, sessions[c.name], 32, per/4)
 	}
 
 	b.ResetTimer()
 	curve := map[int]map[string]perfResult{}
 	var cpu string
+	var ref map[string]perfResult
 	for _, conns := range perfLevels {
 		before := cpuNow()
 		curve[conns] = runRounds(g, readCases, sessions, conns, rounds, per)
@@ -80,6 +88,7 @@ func BenchmarkStack(b *testing.B) {
 				curve[conns][name] = r
 			}
 			cpu = cpuShares(before, cpuNow())
+			ref = runRounds(g, refCompare, sessions, conns, rounds, per)
 		}
 		b.Logf("%d connections done", conns)
 	}
@@ -95,6 +104,11 @@ func BenchmarkStack(b *testing.B) {
 			b.Errorf("%s paced: %d errors, e.g. %s", name, r.errors, r.sample)
 		}
 	}
+	for name, r := range ref {
+		if r.errors > 0 {
+			b.Errorf("%s in the reference's rounds: %d errors, e.g. %s", name, r.errors, r.sample)
+		}
+	}
 	for conns, results := range curve {
 		for name, r := range results {
 			if r.errors > 0 {
@@ -107,8 +121,8 @@ func BenchmarkStack(b *testing.B) {
 		b.ReportMetric(at32[c.name].rps, c.name+"-req/s")
 	}
 	b.ReportMetric(0, "ns/op")
-	table, curveTable, pacedTable := perfTable(at32), perfCurveTable(curve), perfPacedTable(paced, at32)
-	b.Logf("\nat 32 connections:\n%s\nthe curve:\n%s\nat half the rate, 32 connections:\n%s\nwhere the CPU went at 32 connections (all processes on this machine): %s", table, curveTable, pacedTable, cpu)
+	table, curveTable, pacedTable, refTable := perfTable(at32), perfCurveTable(curve), perfPacedTable(paced, at32), perfRefTable(ref)
+	b.Logf("\nat 32 connections:\n%s\nthe curve:\n%s\nat half the rate, 32 connections:\n%s\nthe reference, 32 connections:\n%s\nwhere the CPU went at 32 connections (all processes on this machine): %s", table, curveTable, pacedTable, refTable, cpu)
 	b.Logf("the replica's profile under a mixed load through nginx:\n%s", g.profile(b, sessions, per))
 	if os.Getenv("PERF_README") == "1" {
 		if err := replaceBetweenMarkers("../README.md", "perf", table); err != nil {
@@ -118,6 +132,9 @@ func BenchmarkStack(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := replaceBetweenMarkers("../README.md", "perfpaced", pacedTable); err != nil {
+			b.Fatal(err)
+		}
+		if err := replaceBetweenMarkers("../README.md", "perfref", refTable); err != nil {
 			b.Fatal(err)
 		}
 		if err := os.WriteFile("../docs/performance.svg", []byte(perfChart(curve)), 0o644); err != nil {
@@ -143,6 +160,9 @@ type perfCase struct {
 	// write adds an item (POST /api/cart/items) to a session whose cart
 	// starts empty; the others read a 3-line cart.
 	write bool
+	// ref sends it to the reference's bare containers (benchref_test.go)
+	// instead of the stack.
+	ref refTarget
 }
 
 var readCases = []perfCase{
@@ -219,6 +239,7 @@ type loadGen struct {
 	lbAddr      string       // nginx (lb): host:port on the compose network
 	replicaAddr string       // one replica (app-1): host:port
 	pprof       string       // the replica's pprof base URL
+	ref         *refStack    // the reference's bare containers
 	client      *http.Client // for setting up the sessions; the load goes through rawConn
 }
 
@@ -238,6 +259,7 @@ func newLoadGen(b *testing.B) *loadGen {
 		lbAddr:      ip("lb") + ":80",
 		replicaAddr: replicaIP + ":8080",
 		pprof:       "http://" + replicaIP + ":6060",
+		ref:         startRefStack(b, stack.up.project+"_default"),
 		client:      &http.Client{Transport: transport, Timeout: 10 * time.Second},
 	}
 }
@@ -308,8 +330,13 @@ func (g *loadGen) runPaced(c perfCase, sessions []*perfSession, conns int, d tim
 // interval).
 func (g *loadGen) load(c perfCase, sessions []*perfSession, conns int, d, interval time.Duration) perfResult {
 	addr := g.lbAddr
-	if c.direct {
+	switch {
+	case c.direct:
 		addr = g.replicaAddr
+	case c.ref == refServer:
+		addr = g.ref.serverAddr
+	case c.ref == refNginx:
+		addr = g.ref.nginxAddr
 	}
 	var (
 		wg       sync.WaitGroup

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiondemo/shop/e2e/dockertest"
+)
+
+// The reference: what this machine allows any Go server behind any nginx.
+// BenchmarkStack starts, on the stack's own compose network, three bare
+// net/http servers (e2e/perfref, GOMAXPROCS=1 as a replica) and a bare
+// nginx in front of them (e2e/perfref/nginx.conf: a keep-alive upstream
+// and nothing else), and measures them in the same rounds as the stack's
+// no-session cases. The bare pair's ratio (through nginx against
+// straight to one server) is the machine's: Docker's bridge, two cores
+// shared by everything. The stack's baseline against the bare nginx is
+// what the stack's own plumbing costs (its nginx.conf, middleware,
+// request log).
+
+// refCompare are the cases of the reference table: the stack's two
+// no-session cases and the bare ones, measured in the same rounds.
+var refCompare = []perfCase{
+	readCase("replica"),  // the stack's ping, straight to one replica
+	readCase("baseline"), // the stack's ping, through the stack's nginx
+	{name: "bare server", method: "GET", path: "/api/ping", ref: refServer},
+	{name: "bare nginx", method: "GET", path: "/api/ping", ref: refNginx},
+}
+
+// readCase is the read case of that name.
+func readCase(name string) perfCase {
+	for _, c := range readCases {
+		if c.name == name {
+			return c
+		}
+	}
+	panic("no read case " + name)
+}
+
+// refTarget says which of the reference's containers a case goes to.
+type refTarget int
+
+const (
+	refNone   refTarget = iota // the stack (nginx, or a replica with direct)
+	refServer                  // the first bare server, straight
+	refNginx                   // the bare nginx, round robin to the three servers
+)
+
+// refStack is the reference's containers and their addresses.
+type refStack struct {
+	serverAddr, nginxAddr string   // host:port on the compose network
+	ids                   []string // every container it started
+}
+
+// startRefStack builds e2e/perfref for Linux, starts three bare servers
+// and the bare nginx on network, waits until each answers, and returns
+// them; stop removes them.
+func startRefStack(b *testing.B, network string) *refStack {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "perfref")
+	build := exec.Command("go", "build", "-o", bin, "./perfref")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build ./perfref: %v\n%s", err, out)
+	}
+	rs := &refStack{}
+	b.Cleanup(rs.stop)
+	// create, copy the file in, start: works wherever the engine is,
+	// without a bind mount from this machine's file system.
+	start := func(image, file, dest string, args ...string) string {
+		out, err := dockerTry(nil, append([]string{"create", "--network", network}, append(args, image)...)...)
+		if err != nil {
+			b.Fatalf("the reference's %s: %v (%s)", image, err, dockertest.NoRegistryHint)
+		}
+		id := strings.TrimSpace(out)
+		rs.ids = append(rs.ids, id)
+		if _, err := dockerTry(nil, "cp", file, id+":"+dest); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dockerTry(nil, "start", id); err != nil {
+			b.Fatal(err)
+		}
+		return id
+	}
+	ip := func(id string) string {
+		out, err := dockerTry(nil, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, id)
+		addr := strings.TrimSpace(out)
+		if err != nil || addr == "" {
+			b.Fatalf("the address of the reference's container %.12s on %s: %q %v", id, network, addr, err)
+		}
+		return addr
+	}
+	runtime := dockertest.Image("RUNTIME_IMAGE", "gcr.io/distroless/static-debian12:nonroot")
+	var servers []string
+	for range 3 {
+		id := start(runtime, bin, "/perfref", "--network-alias", "perfref-server", "-e", "GOMAXPROCS=1", "--entrypoint", "/perfref")
+		servers = append(servers, ip(id)+":8080")
+	}
+	for _, s := range servers {
+		waitAnswers(b, "http://"+s+"/api/ping")
+	}
+	nginx := start(dockertest.Image("NGINX_IMAGE", "nginx:1.30"), "perfref/nginx.conf", "/etc/nginx/nginx.conf")
+	rs.serverAddr, rs.nginxAddr = servers[0], ip(nginx)+":80"
+	waitAnswers(b, "http://"+rs.nginxAddr+"/api/ping")
+	return rs
+}
+
+// waitAnswers polls url until it answers 200, for at most 30 s.
+func waitAnswers(b *testing.B, url string) {
+	b.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the reference's %s did not answer within 30 s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop removes the reference's containers.
+func (rs *refStack) stop() {
+	if len(rs.ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	exec.CommandContext(ctx, "docker", append([]string{"rm", "-f"}, rs.ids...)...).Run()
+	rs.ids = nil
+}
+
+// perfRefTable is the reference table: the four cases of refCompare at
+// 32 connections, from the same rounds, and the two ratios it is for.
+func perfRefTable(r map[string]perfResult) string {
+	var sb strings.Builder
+	sb.WriteString("| case | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|\n")
+	for _, row := range []struct{ name, label string }{
+		{"bare server", "bare Go server, straight"},
+		{"bare nginx", "bare nginx, round robin to three bare Go servers"},
+		{"replica", "the stack: no session, straight to one replica"},
+		{"baseline", "the stack: no session (baseline), through nginx"},
+	} {
+		x := r[row.name]
+		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d |\n", row.label, x.rps, x.p50, x.p99, x.errors)
+	}
+	fmt.Fprintf(&sb, "\nThrough nginx against straight: bare %.2f, the stack %.2f. The stack's baseline against the bare nginx: %.2f.\n",
+		r["bare nginx"].rps/r["bare server"].rps, r["baseline"].rps/r["replica"].rps, r["baseline"].rps/r["bare nginx"].rps)
+	return sb.String()
+}
+
+// noSessions are n sessions without cookies, for the bare servers.
+func noSessions(n int) []*perfSession {
+	out := make([]*perfSession, n)
+	for i := range out {
+		out[i] = &perfSession{cookies: map[string]string{}}
+	}
+	return out
+}
