@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"github.com/sessiondemo/shop/web/session"
@@ -136,7 +135,23 @@ func InfoOf(r *http.Request) Info {
 	return Info{}
 }
 
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+// validRequestID reports whether id may be kept as the request's ID (and
+// so in logs and a response header): 8 to 64 ASCII letters, digits or
+// '-', as nginx's $request_id (32 hex digits) is. A loop rather than a
+// regular expression: it runs on every request, and the regexp was a
+// tenth of the handler chain's CPU (web's BenchmarkPing).
+func validRequestID(id string) bool {
+	if len(id) < 8 || len(id) > 64 {
+		return false
+	}
+	for i := range len(id) {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // WithInfo builds the request's Info and sets the headers every response
 // carries: X-Replica, X-Request-Id, X-Session-Mode, Referrer-Policy, and
@@ -181,7 +196,7 @@ func WithInfo(o InfoOptions) func(http.Handler) http.Handler {
 func buildInfo(o InfoOptions, r *http.Request) (Info, *http.Request, error) {
 	ri := Info{Replica: o.Replica, Mode: o.DefaultMode, Affinity: session.Affinities[0], WriteStrategy: WriteSafe}
 	ri.RequestID = r.Header.Get("X-Request-Id")
-	if !requestIDPattern.MatchString(ri.RequestID) {
+	if !validRequestID(ri.RequestID) {
 		ri.RequestID = NewToken()
 	}
 	if c, err := r.Cookie("mode"); err == nil {
