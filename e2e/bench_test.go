@@ -26,8 +26,9 @@ import (
 // (GET /api/ping) through nginx, through nginx to one replica only, and
 // straight to one replica, and, at 32 connections, writes
 // (POST /api/cart/items) and the machine's reference (benchref_test.go:
-// a bare nginx and bare Go servers beside the stack, in the same rounds
-// as the stack's no-session cases). The load generator is this
+// a bare nginx and bare Go servers beside the stack, in rounds of their
+// own in which the stack's two no-session cases run again). The load
+// generator is this
 // process, with a minimal HTTP/1.1 client (rawConn), aimed at the
 // containers' addresses on the compose network (this host reaches them
 // through Docker's bridge), so docker-proxy and the published ports are
@@ -66,20 +67,20 @@ func BenchmarkStack(b *testing.B) {
 			pin(sessions[c.name])
 		}
 	}
-	for _, c := range refCompare {
+	for _, c := range refCases {
 		if c.ref != refNone {
-			sessions[c.name] = noSessions(32)
+			sessions[c.name] = noSessions(slices.Max(perfLevels))
 		}
 	}
 	// Warm up every path: connections, caches, the replicas' heaps.
-	for _, c := range append(append(slices.Clone(readCases), writeCases...), refCompare...) {
+	for _, c := range append(append(slices.Clone(readCases), writeCases...), refCases...) {
 		g.run(c, sessions[c.name], 32, per/4)
 	}
 
 	b.ResetTimer()
 	curve := map[int]map[string]perfResult{}
 	var cpu string
-	var ref map[string]perfResult
+	var refResults map[string]perfResult
 	for _, conns := range perfLevels {
 		before := cpuNow()
 		curve[conns] = runRounds(g, readCases, sessions, conns, rounds, per)
@@ -88,7 +89,7 @@ func BenchmarkStack(b *testing.B) {
 				curve[conns][name] = r
 			}
 			cpu = cpuShares(before, cpuNow())
-			ref = runRounds(g, refCompare, sessions, conns, rounds, per)
+			refResults = runRounds(g, refCases, sessions, conns, rounds, per)
 		}
 		b.Logf("%d connections done", conns)
 	}
@@ -104,7 +105,7 @@ func BenchmarkStack(b *testing.B) {
 			b.Errorf("%s paced: %d errors, e.g. %s", name, r.errors, r.sample)
 		}
 	}
-	for name, r := range ref {
+	for name, r := range refResults {
 		if r.errors > 0 {
 			b.Errorf("%s in the reference's rounds: %d errors, e.g. %s", name, r.errors, r.sample)
 		}
@@ -121,7 +122,7 @@ func BenchmarkStack(b *testing.B) {
 		b.ReportMetric(at32[c.name].rps, c.name+"-req/s")
 	}
 	b.ReportMetric(0, "ns/op")
-	table, curveTable, pacedTable, refTable := perfTable(at32), perfCurveTable(curve), perfPacedTable(paced, at32), perfRefTable(ref)
+	table, curveTable, pacedTable, refTable := perfTable(at32), perfCurveTable(curve), perfPacedTable(paced, at32), perfRefTable(refResults)
 	b.Logf("\nat 32 connections:\n%s\nthe curve:\n%s\nat half the rate, 32 connections:\n%s\nthe reference, 32 connections:\n%s\nwhere the CPU went at 32 connections (all processes on this machine): %s", table, curveTable, pacedTable, refTable, cpu)
 	b.Logf("the replica's profile under a mixed load through nginx:\n%s", g.profile(b, sessions, per))
 	if os.Getenv("PERF_README") == "1" {
@@ -331,12 +332,12 @@ func (g *loadGen) runPaced(c perfCase, sessions []*perfSession, conns int, d tim
 func (g *loadGen) load(c perfCase, sessions []*perfSession, conns int, d, interval time.Duration) perfResult {
 	addr := g.lbAddr
 	switch {
-	case c.direct:
-		addr = g.replicaAddr
 	case c.ref == refServer:
 		addr = g.ref.serverAddr
 	case c.ref == refNginx:
 		addr = g.ref.nginxAddr
+	case c.direct:
+		addr = g.replicaAddr
 	}
 	var (
 		wg       sync.WaitGroup

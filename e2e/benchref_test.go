@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,16 +18,17 @@ import (
 // BenchmarkStack starts, on the stack's own compose network, three bare
 // net/http servers (e2e/perfref, GOMAXPROCS=1 as a replica) and a bare
 // nginx in front of them (e2e/perfref/nginx.conf: a keep-alive upstream
-// and nothing else), and measures them in the same rounds as the stack's
-// no-session cases. The bare pair's ratio (through nginx against
+// and nothing else), and measures them at 32 connections in rounds of
+// their own, in which the stack's two no-session cases run again, so
+// the four compare as ratios. The bare pair's ratio (through nginx against
 // straight to one server) is the machine's: Docker's bridge, two cores
 // shared by everything. The stack's baseline against the bare nginx is
 // what the stack's own plumbing costs (its nginx.conf, middleware,
 // request log).
 
-// refCompare are the cases of the reference table: the stack's two
+// refCases are the cases of the reference table: the stack's two
 // no-session cases and the bare ones, measured in the same rounds.
-var refCompare = []perfCase{
+var refCases = []perfCase{
 	readCase("replica"),  // the stack's ping, straight to one replica
 	readCase("baseline"), // the stack's ping, through the stack's nginx
 	{name: "bare server", method: "GET", path: "/api/ping", ref: refServer},
@@ -59,9 +60,10 @@ type refStack struct {
 	ids                   []string // every container it started
 }
 
-// startRefStack builds e2e/perfref for Linux, starts three bare servers
-// and the bare nginx on network, waits until each answers, and returns
-// them; stop removes them.
+// startRefStack builds e2e/perfref for Linux on this machine's
+// architecture, starts three bare servers and the bare nginx on network,
+// waits until each answers and the nginx has reached all three, and
+// returns them. They are removed when the benchmark ends.
 func startRefStack(b *testing.B, network string) *refStack {
 	b.Helper()
 	dir := b.TempDir()
@@ -72,15 +74,22 @@ func startRefStack(b *testing.B, network string) *refStack {
 		b.Fatalf("go build ./perfref: %v\n%s", err, out)
 	}
 	rs := &refStack{}
-	b.Cleanup(rs.stop)
-	// create, copy the file in, start: works wherever the engine is,
-	// without a bind mount from this machine's file system.
-	start := func(image, file, dest string, args ...string) string {
-		out, err := dockerTry(nil, append([]string{"create", "--network", network}, append(args, image)...)...)
-		if err != nil {
-			b.Fatalf("the reference's %s: %v (%s)", image, err, dockertest.NoRegistryHint)
+	b.Cleanup(func() {
+		if err := rs.stop(); err != nil {
+			b.Logf("removing the reference's containers: %v", err)
 		}
-		id := strings.TrimSpace(out)
+	})
+	// create, copy the file in, start: no bind mount, so the files need
+	// not be where the engine can see them.
+	start := func(image, file, dest string, args ...string) string {
+		cmd := exec.Command("docker", append([]string{"create", "--network", network}, append(args, image)...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output() // the ID alone: pull progress and warnings go to stderr
+		if err != nil {
+			b.Fatalf("docker create %s for the reference: %v\n%s(%s)", image, err, stderr.String(), dockertest.NoRegistryHint)
+		}
+		id := strings.TrimSpace(string(out))
 		rs.ids = append(rs.ids, id)
 		if _, err := dockerTry(nil, "cp", file, id+":"+dest); err != nil {
 			b.Fatal(err)
@@ -98,55 +107,64 @@ func startRefStack(b *testing.B, network string) *refStack {
 		}
 		return addr
 	}
-	runtime := dockertest.Image("RUNTIME_IMAGE", "gcr.io/distroless/static-debian12:nonroot")
+	runtimeImage := dockertest.Image("RUNTIME_IMAGE", "gcr.io/distroless/static-debian12:nonroot")
 	var servers []string
 	for range 3 {
-		id := start(runtime, bin, "/perfref", "--network-alias", "perfref-server", "-e", "GOMAXPROCS=1", "--entrypoint", "/perfref")
+		id := start(runtimeImage, bin, "/perfref", "--network-alias", "perfref-server", "-e", "GOMAXPROCS=1", "--entrypoint", "/perfref")
 		servers = append(servers, ip(id)+":8080")
 	}
 	for _, s := range servers {
-		waitAnswers(b, "http://"+s+"/api/ping")
+		waitServedBy(b, "http://"+s+"/api/ping", 1)
 	}
-	nginx := start(dockertest.Image("NGINX_IMAGE", "nginx:1.30"), "perfref/nginx.conf", "/etc/nginx/nginx.conf")
-	rs.serverAddr, rs.nginxAddr = servers[0], ip(nginx)+":80"
-	waitAnswers(b, "http://"+rs.nginxAddr+"/api/ping")
+	nginxID := start(dockertest.Image("NGINX_IMAGE", "nginx:1.30"), "perfref/nginx.conf", "/etc/nginx/nginx.conf")
+	rs.serverAddr, rs.nginxAddr = servers[0], ip(nginxID)+":80"
+	// Round robin over all three: Docker's DNS gave nginx every address.
+	waitServedBy(b, "http://"+rs.nginxAddr+"/api/ping", len(servers))
 	return rs
 }
 
-// waitAnswers polls url until it answers 200, for at most 30 s.
-func waitAnswers(b *testing.B, url string) {
+// waitServedBy polls url until it has answered 200 from n different
+// bare servers (the "replica" in their answers), for at most 30 s.
+func waitServedBy(b *testing.B, url string, n int) {
 	b.Helper()
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
+	seen := map[string]bool{}
 	for {
+		var answer struct{ Replica string }
 		resp, err := client.Get(url)
 		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&answer)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		if err == nil {
+			seen[answer.Replica] = true
+			if len(seen) >= n {
 				return
 			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("the reference's %s did not answer within 30 s: %v", url, err)
+			b.Fatalf("the reference's %s, after 30 s: answered by %d servers of %d, last error %v", url, len(seen), n, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 // stop removes the reference's containers.
-func (rs *refStack) stop() {
+func (rs *refStack) stop() error {
 	if len(rs.ids) == 0 {
-		return
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	exec.CommandContext(ctx, "docker", append([]string{"rm", "-f"}, rs.ids...)...).Run()
+	_, err := dockerTry(nil, append([]string{"rm", "-f"}, rs.ids...)...)
 	rs.ids = nil
+	return err
 }
 
-// perfRefTable is the reference table: the four cases of refCompare at
-// 32 connections, from the same rounds, and the two ratios it is for.
+// perfRefTable is the reference table: the four cases of refCases at 32
+// connections, from the same rounds, and the three ratios it is for.
 func perfRefTable(r map[string]perfResult) string {
 	var sb strings.Builder
 	sb.WriteString("| case | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|\n")
@@ -159,7 +177,7 @@ func perfRefTable(r map[string]perfResult) string {
 		x := r[row.name]
 		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d |\n", row.label, x.rps, x.p50, x.p99, x.errors)
 	}
-	fmt.Fprintf(&sb, "\nThrough nginx against straight: bare %.2f, the stack %.2f. The stack's baseline against the bare nginx: %.2f.\n",
+	fmt.Fprintf(&sb, "\nThrough nginx against straight: bare %.2f, the stack %.2f.\nThe stack's baseline against the bare nginx: %.2f.\n",
 		r["bare nginx"].rps/r["bare server"].rps, r["baseline"].rps/r["replica"].rps, r["baseline"].rps/r["bare nginx"].rps)
 	return sb.String()
 }

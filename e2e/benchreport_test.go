@@ -13,7 +13,8 @@ import (
 
 // This file turns BenchmarkStack's numbers into what the README shows:
 // the table at 32 connections, the curve as a table and as an SVG chart,
-// and where the machine's CPU went.
+// and where the machine's CPU went (the reference's table is in
+// benchref_test.go).
 
 // perfTable is the table at 32 connections: reads and writes, with the
 // ratios the README's targets are stated in.

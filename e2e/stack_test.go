@@ -53,7 +53,8 @@
 //   - browser_test.go: the shop in a real browser: the mode toggle, adding
 //     by clicking, the cart, the phone layout.
 //   - bench_test.go: BenchmarkStack, requests per second and latency per
-//     mode through nginx.
+//     mode through nginx; benchref_test.go: the machine's reference it
+//     measures beside the stack (a bare nginx, bare Go servers).
 //   - swarm_test.go: the same stack on Docker Swarm (compose/swarm.yaml),
 //     only with SWARM_E2E=1 and alone: modes, scale, a rolling update and
 //     a killed task; swarmnodes_test.go: over three nodes (two of them
