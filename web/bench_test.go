@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ func BenchmarkPing(b *testing.B) {
 		Replica: "app1",
 		Stores:  Stores{session.Sticky: memstore.New("app1", session.Timeouts{Idle: time.Hour})},
 		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		// As server/config.go sets it: the Host check runs too.
+		AllowedHosts: []string{"localhost"},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -44,6 +47,12 @@ func BenchmarkPing(b *testing.B) {
 	req.Header.Set("X-Request-Id", "0123456789abcdef0123456789abcdef")
 	req.Header.Set("X-Load-Balancer", "lb")
 	req.Header.Set("Cookie", "mode=sticky; lb_route=29bb88638917ccb86d1c40a2837e70ad")
+	// The path to measure is the answer, not a refusal.
+	first := httptest.NewRecorder()
+	h.ServeHTTP(first, req)
+	if first.Code != http.StatusOK || !strings.Contains(first.Body.String(), `"replica":"app1"`) {
+		b.Fatalf("GET /api/ping: %d %s", first.Code, first.Body)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		w := &discardWriter{h: http.Header{}}

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -27,4 +28,18 @@ func TestValidRequestID(t *testing.T) {
 			t.Errorf("validRequestID(%q) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
+}
+
+// FuzzValidRequestID holds validRequestID to the regular expression it
+// replaced.
+func FuzzValidRequestID(f *testing.F) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+	for _, seed := range []string{"0123456789abcdef0123456789abcdef", "abcdEFG", "abcdefgh\n", "abcdéfgh", strings.Repeat("Z", 64), strings.Repeat("9", 65)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := validRequestID(id), pattern.MatchString(id); got != want {
+			t.Errorf("validRequestID(%q) = %v, the regexp says %v", id, got, want)
+		}
+	})
 }
