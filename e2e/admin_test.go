@@ -191,7 +191,7 @@ func TestBrowserAdmin(t *testing.T) {
 		chromedp.WaitVisible(byTestID("admin-login")),
 		chromedp.SendKeys(byTestID("admin-user"), adminUser),
 		chromedp.SendKeys(byTestID("admin-password"), adminPassword),
-		chromedp.Click(byTestID("admin-login-submit")),
+		click(byTestID("admin-login-submit")),
 		chromedp.WaitVisible(byTestID("sim-form")),
 		chromedp.WaitReady(chromedp.CSS(`[data-testid="live-state"][data-state="live"]`)),
 	)
@@ -222,7 +222,7 @@ func TestBrowserAdmin(t *testing.T) {
 	err = chromedp.Do(shop,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(byTestID("product-card")),
-		chromedp.Click(byTestID("mode-redis")),
+		click(byTestID("mode-redis")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-redis"][aria-pressed="true"]`)),
 	)
 	if err != nil {
@@ -251,7 +251,7 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	crashed := time.Now()
 	err = chromedp.Do(step,
-		chromedp.Click(byTestID("crash-"+victim)),
+		click(byTestID("crash-"+victim)),
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`[data-testid="node-%s"][data-state="down"]`, victim))),
 	)
 	if err != nil {
@@ -280,11 +280,11 @@ func TestBrowserAdmin(t *testing.T) {
 		chromedp.Focus(chromedp.CSS(`#conc-form input[name="naive"]`)),
 		chromedp.KeyEvent(" "),
 		chromedp.WaitReady(chromedp.CSS(`#conc-form input[name="naive"]:checked`)),
-		chromedp.Click(byTestID("conc-run")),
+		click(byTestID("conc-run")),
 		chromedp.WaitVisible(byTestID("conc-summary")),
 		chromedp.SetValue(byTestID("sim-mode"), "redis"),
 		chromedp.SetValue(chromedp.CSS(`#sim-form input[name="seconds"]`), "4"),
-		chromedp.Click(byTestID("sim-run")),
+		click(byTestID("sim-run")),
 		chromedp.WaitReady(chromedp.CSS(`[data-testid="sim-view"][data-done="true"]`)),
 		scrollTo(".controls-panel"),
 		viewportShot(t, dir, "admin-simulator"),
@@ -313,7 +313,7 @@ func TestBrowserAdmin(t *testing.T) {
 		chromedp.Focus(byTestID("failover-async")),
 		chromedp.KeyEvent(" "),
 		chromedp.WaitReady(chromedp.CSS(`[data-testid="failover-async"]:checked`)),
-		chromedp.Click(byTestID("failover-run")),
+		click(byTestID("failover-run")),
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`.node-redis-node[data-role="primary"][data-state="up"]:not([data-node="%s"])`, primary))),
 		scrollTo(".topology-panel"),
 		viewportShot(t, dir, "admin-failover"),
@@ -331,7 +331,7 @@ func TestBrowserAdmin(t *testing.T) {
 	// "nobody": nothing to end, and the page says so).
 	err = chromedp.Do(step,
 		chromedp.SendKeys(byTestID("end-user-name"), "nobody"),
-		chromedp.Click(byTestID("end-user-run")),
+		click(byTestID("end-user-run")),
 		chromedp.WaitReady(chromedp.CSS(`[data-testid="end-user-output"][data-done="true"]`)),
 	)
 	if err != nil {

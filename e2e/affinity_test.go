@@ -308,7 +308,7 @@ func TestURLAffinityBrowserWithoutCookies(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="affinity-url"][aria-pressed="true"]`)),
 		addToCart("p2"),
 		addToCart("p6"),
-		chromedp.Click(byTestID("cart-link")),
+		click(byTestID("cart-link")),
 		cartShows("p2", "p6"),
 		screenshot(t, dir, "cart-sticky-url"),
 	)
@@ -364,7 +364,7 @@ func TestAffinityToggleInTheBrowser(t *testing.T) {
 	err := chromedp.Do(step,
 		chromedp.Navigate(base+"/?mode=sticky"),
 		chromedp.WaitVisible(pressed("cookie")),
-		chromedp.Click(byTestID("affinity-url")),
+		click(byTestID("affinity-url")),
 		chromedp.WaitVisible(pressed("url")),
 		addToCart("p5"),
 	)
@@ -376,7 +376,7 @@ func TestAffinityToggleInTheBrowser(t *testing.T) {
 		t.Errorf("after an add in url affinity the page is %q, without a sid", loc)
 	}
 	err = chromedp.Do(step,
-		chromedp.Click(byTestID("affinity-ip")),
+		click(byTestID("affinity-ip")),
 		chromedp.WaitVisible(pressed("ip")),
 		chromedp.WaitVisible(byTestID("client-addr")),
 		screenshot(t, dir, "shop-sticky-ip"),
@@ -398,7 +398,7 @@ func TestAffinityToggleInTheBrowser(t *testing.T) {
 		chromedp.WaitVisible(byTestID("client-addr")),
 		viewportShot(t, dir, "shop-sticky-ip-phone"),
 		chromedp.EmulateViewport(1280, 900),
-		chromedp.Click(byTestID("affinity-cookie")),
+		click(byTestID("affinity-cookie")),
 		chromedp.WaitVisible(pressed("cookie")),
 	)
 	if err != nil {

@@ -31,11 +31,11 @@ func TestBrowserShopping(t *testing.T) {
 	}
 
 	err = chromedp.Do(step,
-		chromedp.Click(byTestID("mode-redis")),
+		click(byTestID("mode-redis")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-redis"][aria-pressed="true"]`)),
 		addToCart("p3"),
 		addToCart("p8"),
-		chromedp.Click(byTestID("cart-link")),
+		click(byTestID("cart-link")),
 		cartShows("p3", "p8"),
 		screenshot(t, dir, "cart-redis"),
 	)

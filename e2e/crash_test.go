@@ -85,7 +85,7 @@ func TestBrowserStickyCrash(t *testing.T) {
 		chromedp.WaitVisible(byTestID("product-card")),
 		// Sticky is the default, so the old page already shows it pressed:
 		// wait for the new page's flash before clicking on it.
-		chromedp.Click(byTestID("mode-sticky")),
+		click(byTestID("mode-sticky")),
 		chromedp.WaitVisible(byTestID("flash")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mode-sticky"][aria-pressed="true"]`)),
 		addToCart("p1"),

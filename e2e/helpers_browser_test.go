@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,9 +156,30 @@ func startBrowser(t *testing.T, ctx context.Context, width, height int64, timeou
 // a flash the previous page may still show.
 func addToCart(product string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
-		chromedp.Click(byTestID("add-"+product)),
+		click(byTestID("add-"+product)),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-product-id=%q] [data-testid="in-cart"]`, product))),
 	)
+}
+
+// click clicks the first node sel matches, as chromedp.Click does, and
+// queries again when that node was gone by the time of the click (the
+// browser's "Could not find node with given id"): the document changed
+// between the query and the click, as when a form post's page replaces
+// the one before it while chromedp holds a node of the old one. Nothing
+// was clicked then (the error comes from scrolling the node into view or
+// measuring it, before any mouse event), so no click is sent twice. At
+// most five tries.
+func click[S chromedp.Selectable](sel S) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		var err error
+		for range 5 {
+			_, err = chromedp.Click(sel)(ctx, target)
+			if err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+				return err
+			}
+		}
+		return err
+	})
 }
 
 // cartShows waits until the cart page shows a line for each product.
