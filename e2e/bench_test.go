@@ -68,7 +68,7 @@ func BenchmarkStack(b *testing.B) {
 		}
 	}
 	for _, c := range refCases {
-		if c.ref != refNone {
+		if c.target == toBareServer || c.target == toBareNginx {
 			sessions[c.name] = noSessions(slices.Max(perfLevels))
 		}
 	}
@@ -151,23 +151,31 @@ var perfLevels = []int{1, 8, 32, 128}
 type perfCase struct {
 	name, mode   string
 	method, path string
-	// direct sends it straight to one replica instead of through nginx.
-	direct bool
+	// target is where it is sent: the stack's nginx unless it says
+	// otherwise.
+	target perfTarget
 	// pinned sends it through nginx to one replica only: every session
-	// carries the same lb_route cookie. Against direct it is the cost of
-	// the hop through nginx; against the baseline, which nginx spreads
+	// carries the same lb_route cookie. Against toReplica it is the cost
+	// of the hop through nginx; against the baseline, which nginx spreads
 	// over the three replicas, the cost of the spreading.
 	pinned bool
 	// write adds an item (POST /api/cart/items) to a session whose cart
 	// starts empty; the others read a 3-line cart.
 	write bool
-	// ref sends it to the reference's bare containers (benchref_test.go)
-	// instead of the stack.
-	ref refTarget
 }
 
+// perfTarget is the address a case's requests go to.
+type perfTarget int
+
+const (
+	toNginx      perfTarget = iota // the stack's nginx (lb)
+	toReplica                      // straight to one replica, without nginx
+	toBareServer                   // the reference's first bare server (benchref_test.go)
+	toBareNginx                    // the reference's bare nginx, round robin to its three servers
+)
+
 var readCases = []perfCase{
-	{name: "replica", mode: "sticky", method: "GET", path: "/api/ping", direct: true},
+	{name: "replica", mode: "sticky", method: "GET", path: "/api/ping", target: toReplica},
 	{name: "pinned", mode: "sticky", method: "GET", path: "/api/ping", pinned: true},
 	{name: "baseline", mode: "sticky", method: "GET", path: "/api/ping"},
 	{name: "sticky", mode: "sticky", method: "GET", path: "/api/cart"},
@@ -188,51 +196,6 @@ type perfResult struct {
 	rps, p50, p99 float64
 	errors        int64
 	sample        string
-}
-
-// perfSession is one connection's session: the cookies it sends (nginx's
-// lb_route too) and, for writes, how many items it added since its cart
-// was last cleared.
-type perfSession struct {
-	cookies map[string]string
-	header  string
-	adds    int
-}
-
-// update takes the cookies an answer set ("name=value"; an empty value
-// removes one).
-func (s *perfSession) update(cookies []string) {
-	if len(cookies) == 0 {
-		return
-	}
-	for _, nv := range cookies {
-		name, value, _ := strings.Cut(nv, "=")
-		if value == "" {
-			delete(s.cookies, name)
-		} else {
-			s.cookies[name] = value
-		}
-	}
-	s.rebuild()
-}
-
-// pin gives every session the first one's lb_route cookie, so nginx's
-// sticky pool sends all of them to the first one's replica.
-func pin(sessions []*perfSession) {
-	for _, s := range sessions {
-		s.cookies["lb_route"] = sessions[0].cookies["lb_route"]
-		s.rebuild()
-	}
-}
-
-// rebuild writes the Cookie header from the cookies.
-func (s *perfSession) rebuild() {
-	var parts []string
-	for name, v := range s.cookies {
-		parts = append(parts, name+"="+v)
-	}
-	sort.Strings(parts)
-	s.header = strings.Join(parts, "; ")
 }
 
 // loadGen sends the benchmark's requests to container addresses.
@@ -330,15 +293,12 @@ func (g *loadGen) runPaced(c perfCase, sessions []*perfSession, conns int, d tim
 // load is run (interval 0) or runPaced (each connection sends once per
 // interval).
 func (g *loadGen) load(c perfCase, sessions []*perfSession, conns int, d, interval time.Duration) perfResult {
-	addr := g.lbAddr
-	switch {
-	case c.ref == refServer:
-		addr = g.ref.serverAddr
-	case c.ref == refNginx:
-		addr = g.ref.nginxAddr
-	case c.direct:
-		addr = g.replicaAddr
-	}
+	addr := map[perfTarget]string{
+		toNginx:      g.lbAddr,
+		toReplica:    g.replicaAddr,
+		toBareServer: g.ref.serverAddr,
+		toBareNginx:  g.ref.nginxAddr,
+	}[c.target]
 	var (
 		wg       sync.WaitGroup
 		errs     atomic.Int64
@@ -466,7 +426,7 @@ func (g *loadGen) profile(b *testing.B, sessions map[string][]*perfSession, per 
 		defer close(done)
 		var spread []perfCase
 		for _, c := range readCases {
-			if !c.direct && !c.pinned {
+			if c.target == toNginx && !c.pinned {
 				spread = append(spread, c)
 			}
 		}

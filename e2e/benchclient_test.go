@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -121,4 +122,49 @@ func (c *rawConn) close() {
 		c.conn.Close()
 		c.conn, c.r = nil, nil
 	}
+}
+
+// perfSession is one connection's session: the cookies it sends (nginx's
+// lb_route too) and, for writes, how many items it added since its cart
+// was last cleared.
+type perfSession struct {
+	cookies map[string]string
+	header  string
+	adds    int
+}
+
+// update takes the cookies an answer set ("name=value"; an empty value
+// removes one).
+func (s *perfSession) update(cookies []string) {
+	if len(cookies) == 0 {
+		return
+	}
+	for _, nv := range cookies {
+		name, value, _ := strings.Cut(nv, "=")
+		if value == "" {
+			delete(s.cookies, name)
+		} else {
+			s.cookies[name] = value
+		}
+	}
+	s.rebuild()
+}
+
+// pin gives every session the first one's lb_route cookie, so nginx's
+// sticky pool sends all of them to the first one's replica.
+func pin(sessions []*perfSession) {
+	for _, s := range sessions {
+		s.cookies["lb_route"] = sessions[0].cookies["lb_route"]
+		s.rebuild()
+	}
+}
+
+// rebuild writes the Cookie header from the cookies.
+func (s *perfSession) rebuild() {
+	var parts []string
+	for name, v := range s.cookies {
+		parts = append(parts, name+"="+v)
+	}
+	sort.Strings(parts)
+	s.header = strings.Join(parts, "; ")
 }

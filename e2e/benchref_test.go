@@ -31,8 +31,8 @@ import (
 var refCases = []perfCase{
 	readCase("replica"),  // the stack's ping, straight to one replica
 	readCase("baseline"), // the stack's ping, through the stack's nginx
-	{name: "bare server", method: "GET", path: "/api/ping", ref: refServer},
-	{name: "bare nginx", method: "GET", path: "/api/ping", ref: refNginx},
+	{name: "bare server", method: "GET", path: "/api/ping", target: toBareServer},
+	{name: "bare nginx", method: "GET", path: "/api/ping", target: toBareNginx},
 }
 
 // readCase is the read case of that name.
@@ -44,15 +44,6 @@ func readCase(name string) perfCase {
 	}
 	panic("no read case " + name)
 }
-
-// refTarget says which of the reference's containers a case goes to.
-type refTarget int
-
-const (
-	refNone   refTarget = iota // the stack (nginx, or a replica with direct)
-	refServer                  // the first bare server, straight
-	refNginx                   // the bare nginx, round robin to the three servers
-)
 
 // refStack is the reference's containers and their addresses.
 type refStack struct {

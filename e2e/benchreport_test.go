@@ -127,7 +127,7 @@ func perfChart(curve map[int]map[string]perfResult) string {
 			}
 			dash := ""
 			switch {
-			case c.direct:
+			case c.target == toReplica:
 				dash = ` stroke-dasharray="5 4"`
 			case c.pinned:
 				dash = ` stroke-dasharray="2 3"`
