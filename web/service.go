@@ -333,7 +333,7 @@ func (s *service) applyOnce(w http.ResponseWriter, r *http.Request, c change, id
 		return result{}, sess, cartError(err)
 	}
 	if idem != nil {
-		sess.Remember(idem.key, idem.request)
+		sess.Remember(idem.key, idem.request, time.Now())
 	}
 	if err := save(store, w, r, sess); err != nil {
 		return result{}, sess, err

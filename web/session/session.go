@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,21 +123,29 @@ type Data struct {
 	User string
 	// Cart is the shopping cart.
 	Cart cart.Cart
-	// Applied lists the fingerprints of the last MaxApplied requests with
-	// an idempotency key that changed this session, newest last. Kept with
-	// the cart, in the same write, so a retried request is applied once.
+	// Applied lists the requests with an idempotency key that changed
+	// this session, oldest first, each "key:request:unix seconds" (the
+	// short hashes Remember takes and when it was applied). Kept with the
+	// cart, in the same write, so a retried request is applied once: a
+	// client's retry, or a copy nginx resent after the first one's replica
+	// stopped answering and that replica then ran (a paused one runs it
+	// when it is unpaused). The stores keep an entry for KeepApplied.
 	Applied []string
 }
 
-// MaxApplied is how many idempotent requests a session remembers.
-const MaxApplied = 10
+// MaxApplied bounds how many applied requests a session keeps whatever
+// their age, so that what a store writes on every change stays small: a
+// thousand keyed changes within KeepApplied is a load test, not a
+// shopper. A token (jwt mode) keeps fewer (its store says how many).
+const MaxApplied = 1000
 
 // Recall reports whether a request with keyHash was applied, and whether
 // it carried the same request fingerprint (see Remember).
 func (d Data) Recall(keyHash, requestHash string) (seen, same bool) {
 	for _, a := range d.Applied {
-		k, r, _ := strings.Cut(a, ":")
+		k, rest, _ := strings.Cut(a, ":")
 		if k == keyHash {
+			r, _, _ := strings.Cut(rest, ":")
 			return true, r == requestHash
 		}
 	}
@@ -144,12 +153,40 @@ func (d Data) Recall(keyHash, requestHash string) (seen, same bool) {
 }
 
 // Remember records that the request with keyHash and requestHash was
-// applied, forgetting the oldest beyond MaxApplied.
-func (d *Data) Remember(keyHash, requestHash string) {
-	d.Applied = append(d.Applied, keyHash+":"+requestHash)
-	if n := len(d.Applied); n > MaxApplied {
-		d.Applied = append([]string(nil), d.Applied[n-MaxApplied:]...)
+// applied at the time at, forgetting the oldest beyond MaxApplied.
+func (d *Data) Remember(keyHash, requestHash string, at time.Time) {
+	d.Applied = append(d.Applied, keyHash+":"+requestHash+":"+strconv.FormatInt(at.Unix(), 10))
+	d.ForgetApplied(time.Time{}, MaxApplied)
+}
+
+// ForgetApplied forgets the requests applied before since, and the
+// oldest beyond limit. An entry written before entries carried their
+// time counts as applied long ago.
+func (d *Data) ForgetApplied(since time.Time, limit int) {
+	keep := d.Applied[:0:0]
+	for _, a := range d.Applied {
+		if appliedAt(a).Before(since) {
+			continue
+		}
+		keep = append(keep, a)
 	}
+	if n := len(keep); n > limit {
+		keep = keep[n-limit:]
+	}
+	d.Applied = keep
+}
+
+// appliedAt is when an Applied entry was applied; the zero time when it
+// does not say.
+func appliedAt(entry string) time.Time {
+	if strings.Count(entry, ":") != 2 {
+		return time.Time{}
+	}
+	sec, err := strconv.ParseInt(entry[strings.LastIndexByte(entry, ':')+1:], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
 }
 
 // Clone returns a copy of d that shares no memory with it.
@@ -157,10 +194,10 @@ func (d Data) Clone() Data {
 	return Data{User: d.User, Cart: d.Cart.Clone(), Applied: append([]string(nil), d.Applied...)}
 }
 
-var appliedPattern = regexp.MustCompile(`^[0-9a-f]{1,32}:[0-9a-f]{1,32}$`)
+var appliedPattern = regexp.MustCompile(`^[0-9a-f]{1,32}:[0-9a-f]{1,32}(:[0-9]{1,12})?$`)
 
 // ValidApplied reports whether a list read back from a store is one this
-// package writes.
+// package writes (entries without a time are from before they had one).
 func ValidApplied(applied []string) bool {
 	if len(applied) > MaxApplied {
 		return false
@@ -265,6 +302,35 @@ func (t Timeouts) Ends(started, active time.Time) time.Time {
 		}
 	}
 	return end
+}
+
+// MinKeepApplied is the shortest time a session remembers an applied
+// idempotency key, however short its timeouts: longer than nginx keeps
+// resending a request (X-Request-Budget, compose/nginx.conf) and than a
+// client that retries for half a minute.
+const MinKeepApplied = time.Minute
+
+// KeepApplied is how long a session remembers the idempotency keys it
+// applied (Data.Applied): its idle timeout, or without one its absolute
+// timeout, and at least MinKeepApplied. Zero, without either timeout:
+// kept until MaxApplied newer ones push them out.
+func (t Timeouts) KeepApplied() time.Duration {
+	switch {
+	case t.Idle > 0:
+		return max(t.Idle, MinKeepApplied)
+	case t.Absolute > 0:
+		return max(t.Absolute, MinKeepApplied)
+	}
+	return 0
+}
+
+// AppliedSince is the oldest time of an applied request a session still
+// remembers at now (KeepApplied); the zero time keeps every one.
+func (t Timeouts) AppliedSince(now time.Time) time.Time {
+	if keep := t.KeepApplied(); keep > 0 {
+		return now.Add(-keep)
+	}
+	return time.Time{}
 }
 
 // Ended reports whether such a session has ended at now.

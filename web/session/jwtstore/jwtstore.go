@@ -32,6 +32,17 @@ const TokenType = "cart+jwt"
 // and attributes together.
 const MaxCookieBytes = 4096
 
+// MaxAppliedInToken is how many applied idempotent requests a token
+// carries (session.Data.Applied): the newest, within the session's
+// KeepApplied. Few, since the token travels with every request and must
+// fit in a cookie; few are needed, since a request applied again is
+// applied to the token the client sent with it. A copy that nginx resent
+// while a paused replica still held the first one, once that replica
+// runs it, answers with a token nobody receives, and a client that got
+// no answer retries with the token it still has, which never held the
+// change.
+const MaxAppliedInToken = 10
+
 // maxTokenBytes bounds what Load will even try to parse.
 const maxTokenBytes = 8192
 
@@ -280,6 +291,7 @@ func reason(err error) string {
 // cookie is a *session.TooLargeError and nothing is written.
 func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
 	now := s.opts.Now()
+	sess.ForgetApplied(now.Add(-max(s.opts.TTL, session.MinKeepApplied)), MaxAppliedInToken)
 	renew, previous := sess.Renewing()
 	id := sess.ID
 	if id == "" || renew {

@@ -295,8 +295,10 @@ func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Sess
 	return nil
 }
 
-// sealRecord seals the session's record under id.
+// sealRecord seals the session's record under id, with the applied
+// requests a session keeps (session.Timeouts.KeepApplied).
 func (s *Store) sealRecord(id string, sess *session.Session) ([]byte, error) {
+	sess.ForgetApplied(s.timeouts.AppliedSince(s.now()), session.MaxApplied)
 	plain, err := json.Marshal(sealed.Record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()})
 	if err != nil {
 		return nil, err

@@ -217,6 +217,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	if renew && previous != "" {
 		delete(s.sessions, previous)
 	}
+	sess.ForgetApplied(s.timeouts.AppliedSince(now), session.MaxApplied)
 	s.sessions[id] = &entry{
 		data:     sess.Data.Clone(),
 		started:  sess.Started,

@@ -167,8 +167,10 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	return s.saved(w, r, sess, id, value, rp, err)
 }
 
-// serialize seals the session's record under id, as redisstore would.
+// serialize seals the session's record under id, as redisstore would,
+// with the applied requests a session keeps (session.Timeouts.KeepApplied).
 func (s *Store) serialize(id string, sess *session.Session) ([]byte, error) {
+	sess.ForgetApplied(s.timeouts.AppliedSince(s.now()), session.MaxApplied)
 	gs := sessions.NewSession(s.rs, CookieName)
 	gs.ID = id
 	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}

@@ -4,6 +4,7 @@ package sessiontest
 
 import (
 	"errors"
+	"fmt"
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,7 @@ func Run(t *testing.T, c Contract) {
 		s.User = "alice"
 		mustAdd(t, s, "p1", 2)
 		mustAdd(t, s, "p3", 1)
-		s.Remember("0123abcd", "ff00")
+		s.Remember("0123abcd", "ff00", time.Now())
 		ck := Save(t, st, s)
 		if s.ID == "" {
 			t.Fatal("Save left the ID empty")
@@ -182,6 +183,29 @@ func Run(t *testing.T, c Contract) {
 			Save(t, st, got)
 			if again := Load(t, st, ck); again.Cart.Count() != 3 {
 				t.Errorf("after a reload and retry the cart is %v, want p1, p2 and p3", again.Cart.Lines)
+			}
+		})
+	}
+
+	if c.Stateful {
+		// Issue 31: a session that remembered only its last 10 keys applied
+		// a stale copy of an older keyed request twice. A store that keeps
+		// sessions on the server keeps every key for KeepApplied.
+		t.Run("applied requests are kept for a time, not for a count", func(t *testing.T) {
+			st := c.New(t)
+			s := Load(t, st, nil)
+			ck := Save(t, st, s)
+			for i := range 40 {
+				s = Load(t, st, ck)
+				mustAdd(t, s, "p1", 1)
+				s.Remember(fmt.Sprintf("%04x", i), "aa", time.Now())
+				ck = Save(t, st, s)
+			}
+			got := Load(t, st, ck)
+			for i := range 40 {
+				if seen, same := got.Recall(fmt.Sprintf("%04x", i), "aa"); !seen || !same {
+					t.Fatalf("the key of change %d of 40 is forgotten; %d remembered", i+1, len(got.Applied))
+				}
 			}
 		})
 	}
