@@ -102,10 +102,38 @@ func report(r *http.Request, sess *session.Session, err error) {
 // client honours the deadline (ContextTimeoutEnabled).
 const storeBudget = time.Second
 
-// withBudget returns r with storeBudget as its deadline.
+// withBudget returns r with storeBudget as its deadline, or the time the
+// load balancer stops waiting for the answer (httpx.Info.AnswerBy) when
+// that comes first: a store call past it would change nothing anyone sees.
 func withBudget(r *http.Request) (*http.Request, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(r.Context(), storeBudget)
+	deadline := time.Now().Add(storeBudget)
+	if by := httpx.InfoOf(r).AnswerBy; !by.IsZero() && by.Before(deadline) {
+		deadline = by
+	}
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	return r.WithContext(ctx), cancel
+}
+
+// tooLate returns the error of a change that must not be applied because
+// nobody waits for its answer any more: the load balancer's deadline
+// (httpx.Info.AnswerBy) has passed, or it closed the connection. That is
+// how a paused replica, unpaused, treats the requests it held: nginx gave
+// up on them and may have applied a copy elsewhere (the Idempotency-Key
+// would catch that copy too, see Apply; this catches the change that
+// carries none). It is checked before the session is read and again just
+// before it is written, so the window is the store's write itself.
+func tooLate(r *http.Request) error {
+	by := httpx.InfoOf(r).AnswerBy
+	now := time.Now()
+	gone := errors.Is(context.Cause(r.Context()), context.Canceled)
+	if !gone && (by.IsZero() || now.Before(by)) {
+		return nil
+	}
+	msg := "The load balancer closed the connection before this change was made, so nobody would read the answer; nothing was changed."
+	if !by.IsZero() && !now.Before(by) {
+		msg = fmt.Sprintf("The load balancer stopped waiting for this change %s ago (X-Request-Start and X-Request-Budget), so nobody would read the answer; nothing was changed. A replica that was paused holds such requests until it runs again. A retry with the same Idempotency-Key is applied once.", now.Sub(by).Round(time.Millisecond))
+	}
+	return &httpx.Error{Status: http.StatusServiceUnavailable, Title: "Too late, not applied", Message: msg}
 }
 
 // Read loads the session of a request that changes nothing, and saves it
@@ -249,6 +277,9 @@ func (s *service) Apply(w http.ResponseWriter, r *http.Request, c change) (resul
 	if err != nil {
 		return result{}, err
 	}
+	if err := tooLate(r); err != nil {
+		return result{}, err
+	}
 	r, cancel := withBudget(r)
 	defer cancel()
 	first := ""
@@ -334,6 +365,9 @@ func (s *service) applyOnce(w http.ResponseWriter, r *http.Request, c change, id
 	}
 	if idem != nil {
 		sess.Remember(idem.key, idem.request, time.Now())
+	}
+	if err := tooLate(r); err != nil {
+		return result{}, sess, err
 	}
 	if err := save(store, w, r, sess); err != nil {
 		return result{}, sess, err

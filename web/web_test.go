@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -568,3 +569,49 @@ func TestCartPageExplainsTheJWTLastWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestTooLateChangesAreNotApplied: a change that reaches the replica
+// after the load balancer stopped waiting for it (X-Request-Start plus
+// X-Request-Budget, as nginx stamps them) is refused and changes nothing,
+// keyed or not, in every mode: a paused replica, unpaused, runs the
+// requests it held long after nginx gave up on them (issue 31). One
+// within its budget is applied.
+func TestTooLateChangesAreNotApplied(t *testing.T) {
+	srv := newTestServer(t)
+	stamp := func(ago time.Duration) string {
+		return strconv.FormatFloat(float64(time.Now().Add(-ago).UnixMilli())/1000, 'f', 3, 64)
+	}
+	for _, mode := range []session.Mode{session.Sticky, session.JWT} {
+		t.Run(string(mode), func(t *testing.T) {
+			c := newClient(t, srv, mode)
+			if r := c.do("POST", "/api/cart/items", `{"product_id":"p1"}`, "X-Request-Start", stamp(time.Second), "X-Request-Budget", "5"); r.status != 200 {
+				t.Fatalf("an add within its budget: %d %s", r.status, r.body)
+			}
+			for _, key := range []string{"", "late-key-0001"} {
+				r := c.do("POST", "/api/cart/items", `{"product_id":"p2"}`, "X-Request-Start", stamp(6*time.Second), "X-Request-Budget", "5", "Idempotency-Key", key)
+				if r.status != 503 || !strings.Contains(r.body, "stopped waiting for this change") || r.header.Get("Set-Cookie") != "" {
+					t.Errorf("an add 1 s past its budget (key %q): %d %s, cookie %q; want 503 saying it was not applied, no cookie", key, r.status, r.body, r.header.Get("Set-Cookie"))
+				}
+			}
+			if got := c.cart(); got.Count != 1 {
+				t.Errorf("cart holds %d items; want only the add within its budget", got.Count)
+			}
+			// The same key, sent again in time (a client's retry), is applied.
+			r := c.do("POST", "/api/cart/items", `{"product_id":"p2"}`, "X-Request-Start", stamp(0), "X-Request-Budget", "5", "Idempotency-Key", "late-key-0001")
+			if r.status != 200 || r.header.Get("Idempotent-Replayed") != "" || c.cart().Count != 2 {
+				t.Errorf("the refused key sent again in time: %d, replayed %q, count %d; want applied", r.status, r.header.Get("Idempotent-Replayed"), c.cart().Count)
+			}
+		})
+	}
+}
+
+func TestAnswerByIgnoresNonsense(t *testing.T) {
+	srv := newTestServer(t)
+	c := newClient(t, srv, session.Sticky)
+	for _, h := range [][2]string{{"abc", "5"}, {"1", "x"}, {"1", "-5"}, {"1", "100000"}, {"", "5"}} {
+		if r := c.do("POST", "/api/cart/items", `{"product_id":"p1"}`, "X-Request-Start", h[0], "X-Request-Budget", h[1]); r.status != 200 {
+			t.Errorf("X-Request-Start %q, X-Request-Budget %q: %d %s; want the headers ignored", h[0], h[1], r.status, r.body)
+		}
+	}
+}
+

@@ -23,7 +23,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sessiondemo/shop/web/session"
 )
@@ -65,6 +67,41 @@ type Info struct {
 	// Trail is this browser's recent replicas, oldest first, this request
 	// last; only for requests of KindPage, nil for the others.
 	Trail []string
+	// AnswerBy is when the load balancer stops waiting for the answer:
+	// X-Request-Start, when nginx first sent the request, plus
+	// X-Request-Budget, how long it may keep trying replicas and waiting
+	// (compose/nginx.conf). A change that would be saved later is not
+	// saved: nobody would read its answer, and nginx may have sent a copy
+	// elsewhere meanwhile. Zero for a request without the headers (not
+	// sent by nginx), or with values that make no sense.
+	AnswerBy time.Time
+}
+
+// The headers nginx stamps each request with (AnswerBy).
+const (
+	// RequestStartHeader is when nginx first sent the request, in Unix
+	// seconds with milliseconds ($msec).
+	RequestStartHeader = "X-Request-Start"
+	// RequestBudgetHeader is how long after that nginx may still use an
+	// answer, in seconds.
+	RequestBudgetHeader = "X-Request-Budget"
+)
+
+// answerBy reads the request's RequestStartHeader and RequestBudgetHeader
+// (Info.AnswerBy); the zero time when either is missing or makes no
+// sense. The values are nginx's own (it overwrites what a client sends);
+// a client that reaches a replica directly can only shorten or lengthen
+// the deadline of its own request.
+func answerBy(r *http.Request) time.Time {
+	start, err := strconv.ParseFloat(r.Header.Get(RequestStartHeader), 64)
+	if err != nil || start <= 0 {
+		return time.Time{}
+	}
+	budget, err := strconv.ParseFloat(r.Header.Get(RequestBudgetHeader), 64)
+	if err != nil || budget <= 0 || budget > 3600 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64((start + budget) * 1000))
 }
 
 // WriteStrategy is how a change to a session is saved, chosen per request
@@ -215,6 +252,7 @@ func buildInfo(o InfoOptions, r *http.Request) (Info, *http.Request, error) {
 	if v := r.Header.Get("X-Load-Balancer"); session.ValidReplicaName(v) {
 		ri.LoadBalancer = v
 	}
+	ri.AnswerBy = answerBy(r)
 
 	q := r.URL.Query()
 	if v, ok := q["mode"]; ok {
