@@ -35,9 +35,10 @@ type config struct {
 	// RedisMasterName, and follow a failover.
 	RedisSentinels  []string
 	RedisMasterName string
-	// RedisMinReplicasAck is how many Redis replicas must have a session
-	// write before the shop acknowledges it (WAIT), within RedisAckTimeout;
-	// 0 is asynchronous replication.
+	// RedisMinReplicasAck is how many Redis replicas at least must have a
+	// session write before the shop acknowledges it (WAIT), within
+	// RedisAckTimeout; with Sentinels, every replica they see up must
+	// (redisstore.ReplicaWatch). 0 is asynchronous replication.
 	RedisMinReplicasAck int
 	RedisAckTimeout     time.Duration
 	EncryptionKeys      []session.Key

@@ -97,6 +97,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	replication := redisstore.Replication{Replicas: cfg.RedisMinReplicasAck, Timeout: cfg.RedisAckTimeout}
+	if len(redisOps.sentinels) > 0 {
+		// Every replica the Sentinels see up, not just the minimum: WAIT
+		// for one replica loses writes when faults overlap (issue 31).
+		watch := redisstore.NewReplicaWatch(redisOps.sentinels, cfg.RedisMasterName, log.Info)
+		go watch.Run(ctx)
+		replication.Live = watch.Live
+	}
 	redisStore.RequireReplicas(replication)
 	jwtStore, err := jwtstore.New(jwtstore.Options{
 		Keys:        cfg.JWTKeys,

@@ -355,6 +355,11 @@ func (s *service) applyOnce(w http.ResponseWriter, r *http.Request, c change, id
 				return result{}, sess, &httpx.Error{Status: http.StatusUnprocessableEntity, Title: "Idempotency key reused",
 					Message: "This Idempotency-Key was already used for a different change; use a new key for each change."}
 			}
+			if c, ok := store.(session.Confirmer); ok {
+				if err := c.Confirm(w, r, sess); err != nil {
+					return result{}, sess, err
+				}
+			}
 			w.Header().Set("Idempotent-Replayed", "true")
 			return result{sess: sess, replayed: true}, sess, nil
 		}

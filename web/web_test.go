@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -615,3 +616,51 @@ func TestAnswerByIgnoresNonsense(t *testing.T) {
 	}
 }
 
+// confirmingStore is a store whose replays must be confirmed
+// (session.Confirmer), as redis mode's are, with the answer confirm gives.
+type confirmingStore struct {
+	session.Store
+	confirm func() error
+}
+
+func (s confirmingStore) Confirm(http.ResponseWriter, *http.Request, *session.Session) error {
+	return s.confirm()
+}
+
+// TestReplayIsConfirmedFirst: a retried keyed add that the session already
+// holds is acknowledged only when its store confirms the session is as
+// durable as a save (redis: replicated). Otherwise the retry would
+// acknowledge a change that had been answered 503, not replicated, and
+// that a failover then loses (issue 31).
+func TestReplayIsConfirmedFirst(t *testing.T) {
+	confirmErr := error(nil)
+	h, err := NewHandler(Options{
+		Replica: "app1",
+		Stores: Stores{session.Redis: confirmingStore{
+			Store:   memstore.New("app1", session.Timeouts{Idle: time.Hour}),
+			confirm: func() error { return confirmErr },
+		}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv, session.Redis)
+	add := `{"product_id":"p4"}`
+	if r := c.do("POST", "/api/cart/items", add, "Idempotency-Key", "replay-key-01"); r.status != 200 {
+		t.Fatalf("add: %d %s", r.status, r.body)
+	}
+	confirmErr = &session.UnavailableError{Title: "Change not yet replicated", Message: "not replicated", Err: errors.New("WAIT")}
+	if r := c.do("POST", "/api/cart/items", add, "Idempotency-Key", "replay-key-01"); r.status != 503 || r.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("replay that cannot be confirmed: %d, replayed %q; want 503, not replayed", r.status, r.header.Get("Idempotent-Replayed"))
+	}
+	confirmErr = nil
+	if r := c.do("POST", "/api/cart/items", add, "Idempotency-Key", "replay-key-01"); r.status != 200 || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay confirmed: %d, replayed %q; want 200, replayed", r.status, r.header.Get("Idempotent-Replayed"))
+	}
+	if got := c.cart().Count; got != 1 {
+		t.Errorf("cart holds %d, want the one add", got)
+	}
+}

@@ -377,6 +377,20 @@ type NaiveSaver interface {
 	SaveNaive(w http.ResponseWriter, r *http.Request, s *Session) error
 }
 
+// Confirmer is implemented by a store that acknowledges a write only once
+// it is durable (redis mode: once the Redis replicas have it). A request
+// answered from the stored session without writing it, because the
+// session already holds its change (an idempotent request replayed),
+// calls Confirm first: the change may be one that was stored but never
+// acknowledged (its WAIT timed out, and the store answered 503), and the
+// replay must not acknowledge what a failover could still lose.
+type Confirmer interface {
+	// Confirm returns nil once the session, as loaded, is as durable as a
+	// Save would have made it, and otherwise the error Save would have
+	// returned. Like Save it may set headers on w.
+	Confirm(w http.ResponseWriter, r *http.Request, s *Session) error
+}
+
 // ErrConflict reports that the stored session changed between Load and
 // Save (a concurrent request saved first). Nothing was written; the caller
 // loads again and reapplies its change.

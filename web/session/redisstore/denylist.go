@@ -33,7 +33,7 @@ func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) er
 		if err := tx.Set(ctx, DenylistPrefix+jti, 1, ttl).Err(); err != nil {
 			return err
 		}
-		return d.repl.wait(ctx, tx)
+		return d.repl.forRequest(nil).wait(ctx, tx)
 	})
 	if err != nil {
 		return unavailable("revoke token", err)

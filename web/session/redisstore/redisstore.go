@@ -289,6 +289,42 @@ func (s *Store) saveExisting(w http.ResponseWriter, r *http.Request, sess *sessi
 	return s.saved(w, r, sess, id, value, rp, err)
 }
 
+var _ session.Confirmer = (*Store)(nil)
+
+// Confirm makes sure the replicas hold the session as it was loaded
+// before a replayed request reports it: a change the primary took but no
+// replica confirmed (answered 503 "Change not yet replicated") is found
+// by the client's retry, and must not be acknowledged then unless it is
+// replicated after all. It refreshes the key's TTL (a write, so WAIT on
+// the same connection waits for everything the primary took before it)
+// and waits for the replicas as Save does.
+func (s *Store) Confirm(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	ctx := r.Context()
+	rp := s.repl.forRequest(r)
+	err := writeOnOneConnection(ctx, s.client, func(tx *redis.Tx) error {
+		kept, err := tx.PExpire(ctx, KeyPrefix+sess.ID, s.ttl(sess.Started, s.now())).Result()
+		if err != nil {
+			return err
+		}
+		if !kept {
+			// Ended meanwhile (signed out, expired): reload.
+			return session.ErrConflict
+		}
+		return rp.wait(ctx, tx)
+	})
+	var notReplicated *NotReplicatedError
+	switch {
+	case errors.Is(err, session.ErrConflict):
+		return err
+	case errors.As(err, &notReplicated):
+		return &session.UnavailableError{Title: "Change not yet replicated", Message: notReplicatedMessage, Err: fmt.Errorf("confirm session: %w", notReplicated)}
+	case err != nil:
+		return unavailable("confirm session", err)
+	}
+	w.Header().Set(ReplicationHeader, rp.String())
+	return nil
+}
+
 // newSessionID makes an ID in redisstore's format (64 random bytes,
 // unpadded base32), for renewals, which this package writes itself.
 func newSessionID() (string, error) {

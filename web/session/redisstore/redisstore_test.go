@@ -264,6 +264,45 @@ func TestRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("a write waits for every replica up", func(t *testing.T) {
+		st := newStore(t, client)
+		st.RequireReplicas(Replication{Replicas: 1, Timeout: 50 * time.Millisecond, Live: func() int { return 2 }})
+		w := httptest.NewRecorder()
+		var nr *NotReplicatedError
+		if err := st.Save(w, httptest.NewRequest("POST", "/", nil), session.New(session.EventCreated, time.Now())); !errors.As(err, &nr) || nr.Want != 2 {
+			t.Fatalf("Save with 2 replicas up = %v, want a NotReplicatedError for 2", err)
+		}
+		if got := w.Header().Get(ReplicationHeader); got != "wait-2" {
+			t.Errorf("%s = %q, want wait-2", ReplicationHeader, got)
+		}
+	})
+
+	t.Run("a replay is acknowledged only once replicated", func(t *testing.T) {
+		// Issue 31: a change the primary took but no replica confirmed
+		// (503) is found by the client's retry; reporting it then as
+		// applied acknowledged what a failover could still lose.
+		st := newStore(t, client)
+		s := session.New(session.EventCreated, time.Now())
+		_ = s.Cart.Add("p1", 1)
+		if err := st.Save(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s); err != nil {
+			t.Fatal(err)
+		}
+		st.RequireReplicas(Replication{Replicas: 1, Timeout: 50 * time.Millisecond})
+		if err := st.Confirm(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), s); !errors.Is(err, session.ErrUnavailable) || !strings.Contains(err.Error(), "no Redis replica confirmed it") {
+			t.Errorf("Confirm without a replica = %v, want the 503 Save gives", err)
+		}
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set(ReplicationHeader, "async")
+		w := httptest.NewRecorder()
+		if err := st.Confirm(w, r, s); err != nil || w.Header().Get(ReplicationHeader) != "async" {
+			t.Errorf("Confirm, asynchronous = %v, %s %q; want nil, async", err, ReplicationHeader, w.Header().Get(ReplicationHeader))
+		}
+		client.Del(ctx, KeyPrefix+s.ID)
+		if err := st.Confirm(httptest.NewRecorder(), r, s); !errors.Is(err, session.ErrConflict) {
+			t.Errorf("Confirm of a session that ended = %v, want ErrConflict", err)
+		}
+	})
+
 	t.Run("renewal deletes the old key", func(t *testing.T) {
 		st := newStore(t, client)
 		s := session.New(session.EventCreated, time.Now())

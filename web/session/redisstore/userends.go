@@ -41,7 +41,7 @@ func (u *UserEnds) EndUser(ctx context.Context, user string, at time.Time) error
 		if err := tx.Set(ctx, UserEndsPrefix+user, at.Unix(), u.ttl).Err(); err != nil {
 			return err
 		}
-		return u.repl.wait(ctx, tx)
+		return u.repl.forRequest(nil).wait(ctx, tx)
 	})
 	if err != nil {
 		return unavailable("end the sessions of a user", err)
