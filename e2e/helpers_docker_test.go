@@ -216,6 +216,17 @@ func stopContainer(t *testing.T, name string, grace time.Duration) {
 	})
 }
 
+// restartContainer restarts the service's container, as `docker restart`
+// does: SIGTERM, up to grace for a graceful exit, then a start.
+func restartContainer(t *testing.T, name string, grace time.Duration) {
+	t.Helper()
+	secs := int(grace.Seconds())
+	dockerDo(t, "restart", name, func(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &secs})
+		return err
+	})
+}
+
 // adminUser is the compose file's admin user name.
 const adminUser = "admin"
 
