@@ -34,17 +34,19 @@ import (
 //   - A replica the Sentinels just promoted, which reports itself a
 //     primary while they still list it as a replica of the old one, is
 //     counted: that is the node the old primary's writes must wait for.
-//   - The old primary is not counted while, back after a failover that
-//     left it out, it is not yet a replica in sync: it reports itself a
-//     primary, follows nobody, holds none of the new primary's writes, and
-//     the Sentinels make it a replica only 8 s after they see it again
-//     (Sentinel's SENTINEL_PUBLISH_PERIOD*4), which would stop every write
-//     until then. Once a Sentinel sees it replicate (role slave, link ok)
-//     it is counted again. (Right after a failover the Sentinels list it
-//     as a replica before they have asked it anything: "slave" then means
-//     nothing yet.) Promoting it instead of the replica that kept up
-//     would take a second fault meanwhile (the Sentinels prefer the
-//     replica further along).
+//   - One node is not counted: the previous primary, back after the
+//     failover that replaced it, while it still reports itself a primary
+//     and the Sentinels all agree on the new one and see nothing amiss
+//     (no failover under way, no node promoted, the primary not down). It
+//     follows nobody and holds none of the new primary's writes, and the
+//     Sentinels make it a replica only 8 s after they see it again
+//     (Sentinel's SENTINEL_PUBLISH_PERIOD*4): counting it would stop every
+//     write until then. Nothing else is left out, not even for a moment: a
+//     replica the Sentinels cannot be sure of may be the one they promote
+//     next, and the Sentinels' choice between two replicas rests on
+//     offsets they read up to seconds before (seen in the soak: a replica
+//     left out for 10 s was promoted without the writes its peer alone had
+//     acknowledged).
 //   - While fewer than a majority of the Sentinels have answered within
 //     watchStale, it counts every replica they ever listed, up or not:
 //     writes then wait for nodes that may be down (503s), rather than
@@ -68,14 +70,12 @@ type ReplicaWatch struct {
 	// latest is each Sentinel's latest answer, and when it came.
 	latest []sentinelView
 	// primary is the primary the last round's Sentinels named (host:port),
-	// former the nodes that were the primary before it and have not
-	// reported themselves a replica since.
-	primary string
-	former  map[string]bool
-	// log, when set, hears of every change of the count, with what the
-	// Sentinels said.
+	// previous the one before it ("" while unknown).
+	primary, previous string
+	// log, when set, hears of every change in what the Sentinels say,
+	// with the count.
 	log func(msg string, args ...any)
-	// said is the last count logged and why.
+	// said is what they said when log last heard.
 	said string
 }
 
@@ -88,10 +88,11 @@ const WatchEvery = 250 * time.Millisecond
 const watchStale = 2 * time.Second
 
 // NewReplicaWatch watches the replicas of the primary the Sentinels know
-// as master. Call Run. log, if not nil, hears of every change of the
-// count (slog's Info has its shape).
+// as master. Call Run. log, if not nil, hears of every change in what the
+// Sentinels say, with the count (slog's Info has its shape): a failover
+// in the replicas' logs, step by step.
 func NewReplicaWatch(sentinels []*redis.SentinelClient, master string, log func(msg string, args ...any)) *ReplicaWatch {
-	return &ReplicaWatch{sentinels: sentinels, master: master, former: map[string]bool{}, log: log}
+	return &ReplicaWatch{sentinels: sentinels, master: master, log: log}
 }
 
 // Run asks the Sentinels every WatchEvery until ctx is done.
@@ -178,15 +179,10 @@ func (w *ReplicaWatch) record(round []sentinelView, now time.Time) {
 		if v.err == nil {
 			answered++
 			primaries[addr(v.primary)]++
-			for _, r := range v.replicas {
-				if inSync(r) {
-					delete(w.former, addr(r))
-				}
-			}
 		}
 	}
 	if answered*2 <= len(w.sentinels) {
-		_, known := countReplicas(views, w.former)
+		_, known := countReplicas(views, "")
 		w.known = max(w.known, known)
 		return
 	}
@@ -197,13 +193,13 @@ func (w *ReplicaWatch) record(round []sentinelView, now time.Time) {
 		}
 	}
 	if primary != "" && primary != w.primary {
-		if w.primary != "" {
-			w.former[w.primary] = true
-		}
-		delete(w.former, primary)
-		w.primary = primary
+		w.previous, w.primary = w.primary, primary
 	}
-	w.up, w.known = countReplicas(views, w.former)
+	leftOut := ""
+	if settled(views, primary) {
+		leftOut = w.previous
+	}
+	w.up, w.known = countReplicas(views, leftOut)
 	w.answered = now
 	if w.log != nil {
 		if said := describeViews(views); said != w.said {
@@ -225,7 +221,7 @@ func describeViews(views []sentinelView) string {
 			b.WriteString("no answer")
 			continue
 		}
-		b.WriteString(addr(v.primary) + ":")
+		b.WriteString(addr(v.primary) + "[" + v.primary["flags"] + "]:")
 		for _, r := range v.replicas {
 			b.WriteString(" " + addr(r) + "[" + r["flags"] + "," + r["role-reported"] + "]")
 		}
@@ -236,10 +232,33 @@ func describeViews(views []sentinelView) string {
 // errNoAnswerYet marks a Sentinel that has not answered lately.
 var errNoAnswerYet = errors.New("no answer from this Sentinel lately")
 
+// settled reports whether every Sentinel that answered names primary and
+// sees nothing amiss: the primary not down and in no failover, no replica
+// promoted or being pointed elsewhere.
+func settled(views []sentinelView, primary string) bool {
+	for _, v := range views {
+		if v.err != nil {
+			continue
+		}
+		if addr(v.primary) != primary || v.primary["flags"] != "master" {
+			return false
+		}
+		for _, r := range v.replicas {
+			for _, f := range strings.Split(r["flags"], ",") {
+				if f == "promoted" || strings.HasPrefix(f, "reconf_") {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
 // countReplicas counts, over the Sentinels that answered, the replicas
-// any of them sees up (but a former primary that still reports itself a
-// primary) and the replicas any of them lists.
-func countReplicas(views []sentinelView, former map[string]bool) (up, known int) {
+// any of them sees up (but leftOut, the previous primary, while it still
+// reports itself a primary; "" leaves none out) and the replicas any of
+// them lists.
+func countReplicas(views []sentinelView, leftOut string) (up, known int) {
 	upSet, knownSet := map[string]bool{}, map[string]bool{}
 	for _, v := range views {
 		if v.err != nil {
@@ -251,19 +270,13 @@ func countReplicas(views []sentinelView, former map[string]bool) (up, known int)
 			flags := strings.Split(r["flags"], ",")
 			switch {
 			case slices.Contains(flags, "s_down"), slices.Contains(flags, "o_down"):
-			case former[name] && !inSync(r):
+			case name == leftOut && r["role-reported"] == "master":
 			default:
 				upSet[name] = true
 			}
 		}
 	}
 	return len(upSet), len(knownSet)
-}
-
-// inSync reports whether a Sentinel sees the replica replicate: it says it
-// is one, and its link to its primary is up.
-func inSync(r map[string]string) bool {
-	return r["role-reported"] == "slave" && r["master-link-status"] == "ok"
 }
 
 // addr is the host:port a Sentinel gives a node.
