@@ -37,14 +37,16 @@
 //   - redis_test.go: Redis restarted (by Docker, or from the admin page)
 //     keeps redis carts; Redis down: redis mode answers a clear 503 and
 //     overwrites nothing, jwt reports its revocation check degraded, sticky
-//     and jwt keep working; the primary killed under keyed adds; the split
-//     brain of a primary frozen through a failover, which loses
-//     acknowledged writes unless they wait for every replica up.
+//     and jwt keep working; the primary killed under keyed adds.
+//   - splitbrain_test.go: the Redis primary frozen through a failover,
+//     which loses acknowledged writes unless they wait for every replica
+//     up.
 //   - stale_test.go: a replica frozen with a keyed add in its socket runs
 //     it when unpaused, after 20 newer adds: it is not applied twice.
 //   - soak_test.go: the soak, faults overlapping for a minute (SOAK sets
-//     how long): no acknowledged add lost, none applied twice, no read
-//     going backwards, in redis, jwt and memcached mode.
+//     how long; soakfaults_test.go is its schedule of faults): no
+//     acknowledged add lost, none applied twice, no read going backwards,
+//     in redis, jwt and memcached mode.
 //   - loadbalancer_test.go: lb killed: lb2 serves every mode, and a sticky
 //     browser keeps its replica.
 //   - scaling_test.go: the stack scaled out 3→6 and in 6→3 under long
