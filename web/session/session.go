@@ -160,20 +160,18 @@ func (d *Data) Remember(keyHash, requestHash string, at time.Time) {
 }
 
 // ForgetApplied forgets the requests applied before since, and the
-// oldest beyond limit. An entry written before entries carried their
-// time counts as applied long ago.
+// oldest beyond limit. The list is oldest first, so it drops from the
+// front and reads no further than the first entry it keeps. An entry
+// written before entries carried their time counts as applied long ago.
 func (d *Data) ForgetApplied(since time.Time, limit int) {
-	keep := d.Applied[:0:0]
-	for _, a := range d.Applied {
-		if appliedAt(a).Before(since) {
-			continue
-		}
-		keep = append(keep, a)
+	drop := 0
+	for drop < len(d.Applied) && appliedAt(d.Applied[drop]).Before(since) {
+		drop++
 	}
-	if n := len(keep); n > limit {
-		keep = keep[n-limit:]
+	drop = max(drop, len(d.Applied)-limit)
+	if drop > 0 {
+		d.Applied = append([]string(nil), d.Applied[drop:]...)
 	}
-	d.Applied = keep
 }
 
 // appliedAt is when an Applied entry was applied; the zero time when it
