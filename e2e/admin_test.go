@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -314,13 +315,31 @@ func TestBrowserAdmin(t *testing.T) {
 		chromedp.KeyEvent(" "),
 		chromedp.WaitReady(chromedp.CSS(`[data-testid="failover-async"]:checked`)),
 		click(byTestID("failover-run")),
+	)
+	if err != nil {
+		t.Fatalf("start the failover experiment from the page, with %s drawn as the primary: %v", primary, err)
+	}
+	// The experiment answers within its 25 s; then the page shows what it
+	// found, and the new primary. Each wait is bounded on its own, so that
+	// a failure says which one, with what the page and the stack showed.
+	started := time.Now()
+	failoverStep, cancel := context.WithTimeout(step, 45*time.Second)
+	defer cancel()
+	err = chromedp.Do(failoverStep, chromedp.WaitVisible(byTestID("failover-summary")))
+	if err != nil {
+		output, _ := chromedp.Run(step, chromedp.Text(byTestID("failover-output")))
+		t.Fatalf("the failover experiment's answer after %v: %v; the page says %q", time.Since(started).Round(time.Second), err, output)
+	}
+	err = chromedp.Do(failoverStep,
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`.node-redis-node[data-role="primary"][data-state="up"]:not([data-node="%s"])`, primary))),
 		scrollTo(".topology-panel"),
 		viewportShot(t, dir, "admin-failover"),
-		chromedp.WaitVisible(byTestID("failover-summary")),
 	)
 	if err != nil {
-		t.Fatalf("kill the Redis primary from the page and see another node become primary: %v", err)
+		var st adminStatus
+		adminDo(t, "GET", "/api/admin/status", "", false, &st)
+		drawn, _ := chromedp.Run(step, chromedp.Evaluate[string](`[...document.querySelectorAll(".node-redis-node")].map(n => n.dataset.node + ":" + n.dataset.role + ":" + n.dataset.state).join(" ")`))
+		t.Fatalf("no node other than %s drawn as the primary %v after the experiment started: %v; the page draws %s; the status says primary %q, nodes %+v", primary, time.Since(started).Round(time.Second), err, drawn, st.RedisPrimary, st.RedisNodes)
 	}
 	failover, _ := chromedp.Run(step, chromedp.Text(byTestID("failover-summary")))
 	t.Logf("the page drew a new primary in place of %s; the experiment said: %q", primary, failover)

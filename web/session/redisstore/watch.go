@@ -80,7 +80,7 @@ type ReplicaWatch struct {
 }
 
 // WatchEvery is how often a ReplicaWatch asks the Sentinels. It must stay
-// well below the Sentinels' down-after (REDIS_DOWN_AFTER_MS, 1.5 s).
+// well below the Sentinels' down-after (REDIS_DOWN_AFTER, 1.5 s).
 const WatchEvery = 250 * time.Millisecond
 
 // watchStale is how long a count stays trusted without a majority's
