@@ -66,8 +66,8 @@ func Need(t testing.TB) {
 }
 
 // Image returns the image the environment variable name sets, or def:
-// where no registry can be reached, `eval "$(.ci/setup)"` sets the
-// variables to stand-ins built from Debian packages.
+// where no registry can be reached, `.ci/setup` tags stand-ins built from
+// Debian packages under the default names.
 func Image(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -76,4 +76,4 @@ func Image(name, def string) string {
 }
 
 // NoRegistryHint is said after an image that could not be used.
-const NoRegistryHint = `where no registry is reachable, build the stand-in images first: eval "$(.ci/setup)"`
+const NoRegistryHint = `where no registry is reachable, build the stand-in images first: .ci/setup`
