@@ -42,7 +42,7 @@ import (
 //	go test ./e2e -run '^$' -bench Stack -benchtime 1x -v
 //
 // PERF_SECONDS sets how long each case runs per round (default 2). With
-// PERF_README=1 the tables in README.md between the perf* markers and the
+// PERF_README=1 the tables in docs/performance.md between the perf* markers and the
 // chart docs/performance.svg are rewritten from this run. It runs only
 // with -bench: CI's `go test ./...` never starts it.
 func BenchmarkStack(b *testing.B) {
@@ -126,16 +126,16 @@ func BenchmarkStack(b *testing.B) {
 	b.Logf("\nat 32 connections:\n%s\nthe curve:\n%s\nat half the rate, 32 connections:\n%s\nthe reference, 32 connections:\n%s\nwhere the CPU went at 32 connections (all processes on this machine): %s", table, curveTable, pacedTable, refTable, cpu)
 	b.Logf("the replica's profile under a mixed load through nginx:\n%s", g.profile(b, sessions, per))
 	if os.Getenv("PERF_README") == "1" {
-		if err := replaceBetweenMarkers("../README.md", "perf", table); err != nil {
+		if err := replaceBetweenMarkers("../docs/performance.md", "perf", table); err != nil {
 			b.Fatal(err)
 		}
-		if err := replaceBetweenMarkers("../README.md", "perfcurve", curveTable); err != nil {
+		if err := replaceBetweenMarkers("../docs/performance.md", "perfcurve", curveTable); err != nil {
 			b.Fatal(err)
 		}
-		if err := replaceBetweenMarkers("../README.md", "perfpaced", pacedTable); err != nil {
+		if err := replaceBetweenMarkers("../docs/performance.md", "perfpaced", pacedTable); err != nil {
 			b.Fatal(err)
 		}
-		if err := replaceBetweenMarkers("../README.md", "perfref", refTable); err != nil {
+		if err := replaceBetweenMarkers("../docs/performance.md", "perfref", refTable); err != nil {
 			b.Fatal(err)
 		}
 		if err := os.WriteFile("../docs/performance.svg", []byte(perfChart(curve)), 0o644); err != nil {

@@ -23,7 +23,7 @@ import (
 // The scaling events, each while the simulator's long sessions run in
 // sticky (cookie), redis and jwt mode at once, through lb: scale-out 3→6,
 // scale-in 6→3, and a rolling deploy that replaces every replica. The
-// tables they log are the README's.
+// tables they log are docs/scaling.md's.
 
 // scalingModes are the three loads of a scaling event.
 var scalingModes = []loadMode{
@@ -204,9 +204,9 @@ func TestScaleOutAndIn(t *testing.T) {
 	}
 	t.Log("\n" + inTable)
 	checkTechniques(t, kept)
-	// SCALE_README=1 puts this run's tables into the README.
+	// SCALE_README=1 puts this run's tables into docs/scaling.md.
 	if os.Getenv("SCALE_README") == "1" && !t.Failed() {
-		if err := replaceBetweenMarkers("../README.md", "scale", outTable+"\n"+inTable); err != nil {
+		if err := replaceBetweenMarkers("../docs/scaling.md", "scale", outTable+"\n"+inTable); err != nil {
 			t.Error(err)
 		}
 	}
@@ -363,7 +363,7 @@ func TestRollingDeploy(t *testing.T) {
 		t.Logf("the new replicas' warnings and errors:\n%s", strings.Join(warnings, "\n"))
 	}
 	if os.Getenv("SCALE_README") == "1" && !t.Failed() {
-		if err := replaceBetweenMarkers("../README.md", "rolling", table); err != nil {
+		if err := replaceBetweenMarkers("../docs/scaling.md", "rolling", table); err != nil {
 			t.Error(err)
 		}
 	}

@@ -40,7 +40,7 @@ import (
 // SOAK sets how long the faults go on (a Go duration; default 60s, what
 // CI runs; SOAK=5m for the soak). SOAK_SEED repeats a schedule:
 // every run prints its seed. SOAK_README=1 writes the table of a run that
-// passed into README.md.
+// passed into docs/faults.md.
 func TestSoak(t *testing.T) {
 	needStack(t)
 	length := time.Minute
@@ -115,15 +115,15 @@ func TestSoak(t *testing.T) {
 	}
 	table := fmt.Sprintf("Soak of %s, seed %d, %d faults:\n\n%s%s", length, seed, len(f.faults), soakHeader, strings.Join(rows, ""))
 	t.Logf("%s", table)
-	// SOAK_README=1 puts this run's table into the README.
+	// SOAK_README=1 puts this run's table into docs/faults.md.
 	if os.Getenv("SOAK_README") == "1" && !t.Failed() {
-		if err := replaceBetweenMarkers("../README.md", "soak", table); err != nil {
+		if err := replaceBetweenMarkers("../docs/faults.md", "soak", table); err != nil {
 			t.Error(err)
 		}
 	}
 }
 
-// soakHeader heads the soak's table (README: overlapping faults).
+// soakHeader heads the soak's table (docs/faults.md).
 const soakHeader = "| mode | adds acknowledged | lost | applied twice | never acknowledged | error answers | longest add | reads gone backwards |\n|---|---|---|---|---|---|---|---|\n"
 
 // soakGroup is the shoppers of one mode (and Redis replication choice).

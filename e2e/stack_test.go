@@ -5,8 +5,8 @@
 //
 // The stack is started once for the package. Without Docker the tests skip
 // with a message, unless E2E_REQUIRED=1 (CI), where that is a failure.
-// Where no registry is reachable, run `eval "$(.ci/setup)"` first so the
-// image variables name the Debian stand-ins. What every test that needs
+// Where no registry is reachable, run `.ci/setup` once first: it tags
+// Debian stand-ins under the image names compose.yaml defaults to. What every test that needs
 // Docker shares (this package and the Redis store's tests) is in
 // e2e/dockertest.
 //
@@ -47,6 +47,13 @@
 //     how long; soakfaults_test.go is its schedule of faults): no
 //     acknowledged add lost, none applied twice, no read going backwards,
 //     in redis, jwt and memcached mode.
+//   - memcached_test.go: memcached mode's faults: a server restarted loses
+//     its share of the sessions and nothing else, a server stopped, and
+//     eviction when the admin page fills the servers.
+//   - security_test.go: what is refused: DNS rebinding (421), the Redis
+//     app user's commands, the values once published as secrets, admin
+//     password guessing, sign-outs that end a session everywhere, and
+//     Redis refusing writes rather than evicting sessions.
 //   - loadbalancer_test.go: lb killed: lb2 serves every mode, and a sticky
 //     browser keeps its replica.
 //   - scaling_test.go: the stack scaled out 3→6 and in 6→3 under long
@@ -63,7 +70,9 @@
 //     by clicking, the cart, the phone layout.
 //   - bench_test.go: BenchmarkStack, requests per second and latency per
 //     mode through nginx; benchref_test.go: the machine's reference it
-//     measures beside the stack (a bare nginx, bare Go servers).
+//     measures beside the stack (a bare nginx, bare Go servers);
+//     benchclient_test.go: its load generator; benchreport_test.go: the
+//     tables and ratios it writes into docs/performance.md.
 //   - swarm_test.go: the same stack on Docker Swarm (compose/swarm.yaml),
 //     only with SWARM_E2E=1 and alone: modes, scale, a rolling update and
 //     a killed task; swarmnodes_test.go: over three nodes (two of them

@@ -130,7 +130,7 @@ func (a *App) shutdownRedis(w http.ResponseWriter, r *http.Request, node string,
 		control = "redis kill"
 		msg = name + " was shut down at once (SHUTDOWN NOSAVE NOW)."
 	}
-	msg += " Its restart policy brings it back after REDIS_RESTART_DELAY (3 s); if it was the primary, the Sentinels promote a replica meanwhile, and it returns as a replica."
+	msg += " Its restart policy brings it back after REDIS_RESTART_DELAY (3 s); if it was the primary, the Sentinels promote a replica meanwhile (it waits for them, up to REDIS_FAILOVER_WAIT, when the failover takes longer), and it returns as a replica."
 	a.logger.Info("admin control", "request_id", httpx.InfoOf(r).RequestID, "control", control, "node", name)
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"message": msg, "node": name})
 }
@@ -150,7 +150,7 @@ type failoverRequest struct {
 // answered, and how long writes were out. async runs the adds without
 // waiting for a replica. On one machine the replicas reconnect and catch
 // up within that half second, so asynchronous runs from here lose little
-// or nothing; the README has the recipe (and TestRedisPrimaryKill the
+// or nothing; docs/redis-sentinel.md has the recipe (and TestRedisPrimaryKill the
 // numbers) for replicas that truly fall behind.
 func (a *App) handleFailoverExperiment(w http.ResponseWriter, r *http.Request) {
 	var req failoverRequest
@@ -207,7 +207,7 @@ func failoverSummary(killed string, res simulator.FailoverResult) string {
 	case res.Lost > 0:
 		s += fmt.Sprintf(" %d acknowledged adds were lost, though each waited for a replica.", res.Lost)
 	case res.Async:
-		s += " Nothing lost: the replicas reconnected and caught up before the primary died, and its SHUTDOWN sent them what they still lacked; on one machine replication takes well under a millisecond. A loss needs replicas that miss the stream: freeze them (docker pause), drop their links, and SIGKILL the primary (docker kill), as the README shows; then the adds the primary acknowledged alone are lost (37 to 40 of 200 in our runs)."
+		s += " Nothing lost: the replicas reconnected and caught up before the primary died, and its SHUTDOWN sent them what they still lacked; on one machine replication takes well under a millisecond. A loss needs replicas that miss the stream: freeze them (docker pause), drop their links, and SIGKILL the primary (docker kill), as docs/redis-sentinel.md shows; then the adds the primary acknowledged alone are lost (37 to 40 of 200 in our runs)."
 	default:
 		s += " Nothing lost: every acknowledged add was on a replica (WAIT) before it was acknowledged; the adds sent while the replicas were cut off got a 503 and were sent again."
 	}
