@@ -19,6 +19,7 @@ type UnavailableError struct {
 	Err error
 }
 
+// Error is the Message, with the underlying failure.
 func (e *UnavailableError) Error() string { return e.Message + " (" + e.Err.Error() + ")" }
 
 // Unwrap makes the error an ErrUnavailable, and Err.

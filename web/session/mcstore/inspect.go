@@ -1,7 +1,6 @@
 package mcstore
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,24 +8,18 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/sessiondemo/shop/web/session"
-	"github.com/sessiondemo/shop/web/session/sealed"
 )
 
 // Inspect shows the request's session as Memcached holds it: the server
 // its key hashes to, the sealed bytes, and what this replica decrypts
 // them to. It reads with get, so looking does not slide the expiry.
 func (s *Store) Inspect(r *http.Request) session.Inspection {
-	in := session.Inspection{Mode: session.Memcached}
-	c, err := session.ReadCookie(r, CookieName)
-	if err != nil || c.Value == "" {
-		in.Where = "This browser has no memcached session yet."
+	id := idCookie.Value(r)
+	in, ok := idCookie.Inspect(id)
+	if !ok {
 		return in
 	}
-	if !idPattern.MatchString(c.Value) {
-		in.Where = "The memcached session cookie is not an ID this shop issues."
-		return in
-	}
-	key := KeyPrefix + c.Value
+	key := KeyPrefix + id
 	server := s.server(key)
 	if server == "" {
 		server = "its server"
@@ -40,14 +33,7 @@ func (s *Store) Inspect(r *http.Request) session.Inspection {
 		in.Where = server + " cannot be reached right now, so the session cannot be shown."
 		return in
 	}
-	in.Held = true
-	in.RawBytes = len(item.Value)
-	var keyID string
-	in.Raw, keyID = sealed.Shown(item.Value)
+	keyID := s.seal.Show(&in, id, item.Value)
 	in.Where = fmt.Sprintf("On %s (the client hashes the key to pick one of the servers) under session:<id>, AES-GCM encrypted with key %q, as in redis mode; it expires when idle for the idle timeout, and is gone if %s restarts or evicts it.", server, keyID, server)
-	var rec sealed.Record
-	if plain, err := s.seal.Open(c.Value, item.Value); err == nil && json.Unmarshal(plain, &rec) == nil {
-		in.Decoded = rec.Indented()
-	}
 	return in
 }

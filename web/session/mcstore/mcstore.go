@@ -14,21 +14,16 @@
 package mcstore
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/sessiondemo/shop/web/cart"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/sealed"
 )
@@ -39,16 +34,22 @@ const CookieName = "mc_sid"
 // KeyPrefix starts every session key in Memcached.
 const KeyPrefix = "session:"
 
-// IDs are 32 random bytes, unpadded base64url.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+// idCookie carries a memcached session's ID (session.MemcachedIDs: 32
+// random bytes in unpadded base64url).
+var idCookie = session.IDCookie{Name: CookieName, Mode: session.Memcached, Format: session.MemcachedIDs}
 
 // Client is what the store needs of a Memcached client; *memcache.Client
 // is one.
 type Client interface {
+	// GetAndTouch reads an item and sets its expiry (gat): a Load.
 	GetAndTouch(key string, seconds int32) (*memcache.Item, error)
+	// Get reads an item with its CAS token, leaving its expiry (gets).
 	Get(key string) (*memcache.Item, error)
+	// Add writes an item only if no item has its key (add).
 	Add(item *memcache.Item) error
+	// CompareAndSwap writes an item only if it is unchanged since Get (cas).
 	CompareAndSwap(item *memcache.Item) error
+	// Delete removes an item (delete).
 	Delete(key string) error
 }
 
@@ -124,14 +125,11 @@ func (s *Store) Describe() string { return "Memcached (encrypted)" }
 // (gat: get and touch, one round trip).
 func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	now := s.now()
-	c, err := session.ReadCookie(r, CookieName)
-	if err != nil || c.Value == "" {
-		return session.New(session.EventCreated, now), nil
+	id, instead, err := idCookie.Load(r, now)
+	if id == "" {
+		return instead, err
 	}
-	if !idPattern.MatchString(c.Value) {
-		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
-	}
-	key := KeyPrefix + c.Value
+	key := KeyPrefix + id
 	item, err := get(func() (*memcache.Item, error) { return s.client.GetAndTouch(key, s.expiry(s.timeouts.Idle)) })
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		// Gone: expired, signed out, evicted, or its server restarted.
@@ -143,26 +141,15 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	if err != nil {
 		return nil, s.unavailable(key, "load session", err)
 	}
-	var rec sealed.Record
-	plain, err := s.seal.Open(c.Value, item.Value)
-	if err == nil {
-		err = json.Unmarshal(plain, &rec)
-	}
-	if err != nil || (cart.Cart{Lines: rec.Lines}).Validate() != nil || !session.ValidApplied(rec.Applied) {
+	rec, err := s.seal.OpenRecord(id, item.Value)
+	if err != nil {
 		return session.New(session.EventLost, now), nil
 	}
 	if s.timeouts.Ended(rec.StartedAt(), now, now) {
 		s.client.Delete(key)
 		return session.New(session.EventExpired, now), nil
 	}
-	return &session.Session{
-		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
-		ID:      c.Value,
-		Event:   session.EventFound,
-		Started: rec.StartedAt(),
-		Expires: s.timeouts.Ends(rec.StartedAt(), now),
-		Version: sealed.Version(item.Value),
-	}, nil
+	return rec.Found(id, item.Value, s.timeouts, now), nil
 }
 
 // Save writes the session and sets the cookie. A new or renewing session
@@ -192,7 +179,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	if err != nil {
 		return err
 	}
-	cur.Value, cur.Expiration = value, s.expiry(s.ttl(sess.Started, s.now()))
+	cur.Value, cur.Expiration = value, s.expiry(s.timeouts.TTL(sess.Started, s.now()))
 	switch err := againOnStale(func() error { return s.client.CompareAndSwap(cur) }); {
 	case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored):
 		return session.ErrConflict
@@ -249,7 +236,7 @@ func (s *Store) saveNew(w http.ResponseWriter, r *http.Request, sess *session.Se
 	for try := 1; ; try++ {
 		var err error
 		for pick := 0; pick < 16; pick++ {
-			if id, err = newID(); err != nil {
+			if id, err = idCookie.Format.New(""); err != nil {
 				return err
 			}
 			if !s.avoided(KeyPrefix + id) {
@@ -260,7 +247,7 @@ func (s *Store) saveNew(w http.ResponseWriter, r *http.Request, sess *session.Se
 			return err
 		}
 		key = KeyPrefix + id
-		item := &memcache.Item{Key: key, Value: value, Expiration: s.expiry(s.ttl(sess.Started, s.now()))}
+		item := &memcache.Item{Key: key, Value: value, Expiration: s.expiry(s.timeouts.TTL(sess.Started, s.now()))}
 		err = againOnStale(func() error { return s.client.Add(item) })
 		if err == nil {
 			break
@@ -287,11 +274,8 @@ func (s *Store) saveNew(w http.ResponseWriter, r *http.Request, sess *session.Se
 
 // saved finishes a write of sess under id.
 func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Session, id string, value []byte) error {
-	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
-	sess.ID = id
-	sess.Version = sealed.Version(value)
-	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
-	sess.Renewed()
+	idCookie.Set(w, r, id)
+	sess.Saved(id, sealed.Version(value), s.timeouts.Ends(sess.Started, s.now()))
 	return nil
 }
 
@@ -299,11 +283,7 @@ func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Sess
 // requests a session keeps (session.Timeouts.KeepApplied).
 func (s *Store) sealRecord(id string, sess *session.Session) ([]byte, error) {
 	sess.ForgetApplied(s.timeouts.AppliedSince(s.now()), session.MaxApplied)
-	plain, err := json.Marshal(sealed.Record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()})
-	if err != nil {
-		return nil, err
-	}
-	return s.seal.Seal(id, plain)
+	return s.seal.SealRecord(id, sealed.RecordOf(sess))
 }
 
 // unavailable is a failed call to the server that holds key: a 503 that
@@ -322,22 +302,7 @@ func (s *Store) unavailable(key, what string, err error) error {
 	}
 }
 
-// ttl is how long a session that began at started may still live, idle,
-// from now: the idle timeout, or less near the absolute end.
-func (s *Store) ttl(started, now time.Time) time.Duration {
-	return max(min(s.timeouts.Ends(started, now).Sub(now), s.timeouts.Idle), time.Second)
-}
-
 // expiry is d as Memcached's expiry: whole seconds, at least one.
 func (s *Store) expiry(d time.Duration) int32 {
 	return int32(max(d.Round(time.Second)/time.Second, 1))
-}
-
-// newID returns 32 random bytes, unpadded base64url.
-func newID() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }

@@ -5,12 +5,9 @@ package memstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,10 +22,10 @@ import (
 // session.URLParam instead, and gets no cookie.
 const CookieName = "sticky_sid"
 
-// The ID is "<replica>.<43 characters of base64url>", 256 random bits; the
-// prefix tells any replica which one issued it, so a request that lands
-// elsewhere after a failover can say where its session was.
-var idPattern = regexp.MustCompile(`^(` + session.ReplicaNamePattern + `)\.[A-Za-z0-9_-]{43}$`)
+// idCookie carries a sticky session's ID, of the form session.StickyIDs
+// (the replica that issued it, then 256 random bits), in the cookie
+// CookieName or, on a request marked so, in the URL.
+var idCookie = session.IDCookie{Name: CookieName, Mode: session.Sticky, Format: session.StickyIDs, URL: true}
 
 type entry struct {
 	data     session.Data
@@ -129,33 +126,17 @@ func (s *Store) Len() int {
 	return len(s.sessions)
 }
 
-// RequestID returns the session ID the request carries, or "": the query
-// parameter session.URLParam when the request is marked so (affinity url,
-// see session.WithIDInURL), the cookie otherwise. The other carrier is
-// never read, so a session travelling in URLs and one in the cookie stay
-// apart.
-func (s *Store) RequestID(r *http.Request) string { return requestID(r) }
-
-func requestID(r *http.Request) string {
-	if session.IDInURL(r) {
-		return r.URL.Query().Get(session.URLParam)
-	}
-	if c, err := session.ReadCookie(r, CookieName); err == nil {
-		return c.Value
-	}
-	return ""
-}
+// RequestID returns the session ID the request carries, unchecked, or "":
+// from the URL when the request is marked so (affinity url), from the
+// cookie otherwise (session.IDCookie.Value).
+func (s *Store) RequestID(r *http.Request) string { return idCookie.Value(r) }
 
 // Load returns the request's session from memory.
 func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	now := s.now()
-	id := requestID(r)
+	id, instead, err := idCookie.Load(r, now)
 	if id == "" {
-		return session.New(session.EventCreated, now), nil
-	}
-	m := idPattern.FindStringSubmatch(id)
-	if m == nil {
-		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues.", InURL: session.IDInURL(r)}
+		return instead, err
 	}
 	s.mu.Lock()
 	e, ok := s.sessions[id]
@@ -171,7 +152,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	if !ok {
 		s.mu.Unlock()
 		lost := session.New(session.EventLost, now)
-		lost.LostFrom = m[1]
+		lost.LostFrom, _ = idCookie.Format.Replica(id)
 		return lost, nil
 	}
 	e.lastSeen = now
@@ -196,7 +177,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	id := sess.ID
 	if id == "" || renew {
 		var err error
-		if id, err = s.newID(); err != nil {
+		if id, err = idCookie.Format.New(strings.ToLower(s.replica)); err != nil {
 			return err
 		}
 	}
@@ -225,43 +206,24 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 		version:  version,
 	}
 	s.mu.Unlock()
-	sess.Version = strconv.FormatUint(version, 10)
-	sess.Expires = s.timeouts.Ends(sess.Started, now)
-	sess.ID = id
-	sess.Renewed()
-	if !session.IDInURL(r) {
-		http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
-	}
+	sess.Saved(id, strconv.FormatUint(version, 10), s.timeouts.Ends(sess.Started, now))
+	idCookie.Set(w, r, id)
 	return nil
 }
 
-func (s *Store) newID() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return strings.ToLower(s.replica) + "." + base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // Inspect shows the request's in-memory entry, or which replica holds it.
-func (s *Store) Inspect(r *http.Request) session.Inspection { return s.InspectID(requestID(r)) }
+func (s *Store) Inspect(r *http.Request) session.Inspection { return s.InspectID(idCookie.Value(r)) }
 
 // InspectID is Inspect for the session with the given ID: the replica that
 // holds a session shows it when another replica's admin page asks.
 func (s *Store) InspectID(id string) session.Inspection {
-	in := session.Inspection{Mode: session.Sticky}
-	if id == "" {
-		in.Where = "This browser has no sticky session yet."
+	in, ok := idCookie.Inspect(id)
+	if !ok {
 		return in
 	}
-	m := idPattern.FindStringSubmatch(id)
-	if m == nil {
-		in.Where = "The sticky session cookie is not an ID this shop issues."
-		return in
-	}
-	in.Replica = m[1]
-	if m[1] != s.replica {
-		in.Where = "The session was issued by " + m[1] + " and lives only in its memory."
+	in.Replica, _ = idCookie.Format.Replica(id)
+	if in.Replica != s.replica {
+		in.Where = "The session was issued by " + in.Replica + " and lives only in its memory."
 		return in
 	}
 	s.mu.Lock()

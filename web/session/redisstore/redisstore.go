@@ -8,20 +8,15 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
 	rbstore "github.com/rbcervilla/redisstore/v9"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sessiondemo/shop/web/cart"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/session/sealed"
 )
@@ -32,8 +27,9 @@ const CookieName = "redis_sid"
 // KeyPrefix starts every session key in Redis.
 const KeyPrefix = "session:"
 
-// redisstore's IDs are 64 random bytes in unpadded base32.
-var idPattern = regexp.MustCompile(`^[A-Z2-7]{103}$`)
+// idCookie carries a redis session's ID, in redisstore's own form
+// (session.RedisIDs: 64 random bytes in unpadded base32).
+var idCookie = session.IDCookie{Name: CookieName, Mode: session.Redis, Format: session.RedisIDs}
 
 // Store keeps sessions in Redis.
 type Store struct {
@@ -81,17 +77,14 @@ func (s *Store) Describe() string { return "Redis (encrypted)" }
 // Load reads the request's session from Redis.
 func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	now := s.now()
-	c, err := session.ReadCookie(r, CookieName)
-	if err != nil || c.Value == "" {
-		return session.New(session.EventCreated, now), nil
-	}
-	if !idPattern.MatchString(c.Value) {
-		return nil, &session.InvalidCookieError{Cookie: CookieName, Reason: "it is not a session ID this shop issues."}
+	id, instead, err := idCookie.Load(r, now)
+	if id == "" {
+		return instead, err
 	}
 	// One round trip that reads the value and refreshes its TTL (GETEX),
 	// so an idle timeout counts from the last request, not the last write,
 	// and a read never writes. redisstore's own load is a plain GET.
-	raw, err := s.client.GetEx(r.Context(), KeyPrefix+c.Value, s.timeouts.Idle).Bytes()
+	raw, err := s.client.GetEx(r.Context(), KeyPrefix+id, s.timeouts.Idle).Bytes()
 	if errors.Is(err, redis.Nil) {
 		// Not in Redis (expired, signed out, or never issued by us): start
 		// afresh under a new ID, never the one the client sent.
@@ -101,7 +94,7 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 		return nil, fmt.Errorf("%w: load session: %v", session.ErrUnavailable, err)
 	}
 	gs := sessions.NewSession(s.rs, CookieName)
-	gs.ID = c.Value
+	gs.ID = id
 	if err := s.seal.Deserialize(raw, gs); err != nil {
 		// Not ours to decrypt (a key that was rotated out, or a value
 		// copied under another ID): lost, like a missing one.
@@ -110,21 +103,14 @@ func (s *Store) Load(r *http.Request) (*session.Session, error) {
 	rec := gs.Values[valuesKey].(record)
 	if s.timeouts.Ended(rec.StartedAt(), now, now) {
 		// Past the absolute timeout: ended, whatever the TTL said.
-		s.client.Del(r.Context(), KeyPrefix+c.Value)
+		s.client.Del(r.Context(), KeyPrefix+id)
 		return session.New(session.EventExpired, now), nil
 	}
-	if ttl := s.ttl(rec.StartedAt(), now); ttl < s.timeouts.Idle {
+	if ttl := s.timeouts.TTL(rec.StartedAt(), now); ttl < s.timeouts.Idle {
 		// Near the absolute end the key must not outlive it.
-		s.client.PExpire(r.Context(), KeyPrefix+c.Value, ttl)
+		s.client.PExpire(r.Context(), KeyPrefix+id, ttl)
 	}
-	return &session.Session{
-		Data:    session.Data{User: rec.User, Cart: cart.Cart{Lines: rec.Lines}, Applied: rec.Applied},
-		ID:      gs.ID,
-		Event:   session.EventFound,
-		Started: rec.StartedAt(),
-		Expires: s.timeouts.Ends(rec.StartedAt(), now),
-		Version: version(raw),
-	}, nil
+	return rec.Found(id, raw, s.timeouts, now), nil
 }
 
 // Save writes the session to Redis and sets the cookie. A new session is
@@ -142,7 +128,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	if sess.ID != "" {
 		return s.saveExisting(w, r, sess)
 	}
-	id, err := newSessionID()
+	id, err := idCookie.Format.New("")
 	if err != nil {
 		return err
 	}
@@ -155,7 +141,7 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *session.Sessi
 	created := false
 	err = writeOnOneConnection(ctx, s.client, func(tx *redis.Tx) error {
 		var err error
-		if created, err = tx.SetNX(ctx, KeyPrefix+id, value, s.ttl(sess.Started, s.now())).Result(); err != nil || !created {
+		if created, err = tx.SetNX(ctx, KeyPrefix+id, value, s.timeouts.TTL(sess.Started, s.now())).Result(); err != nil || !created {
 			return err
 		}
 		return rp.wait(ctx, tx)
@@ -173,7 +159,7 @@ func (s *Store) serialize(id string, sess *session.Session) ([]byte, error) {
 	sess.ForgetApplied(s.timeouts.AppliedSince(s.now()), session.MaxApplied)
 	gs := sessions.NewSession(s.rs, CookieName)
 	gs.ID = id
-	gs.Values[valuesKey] = record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
+	gs.Values[valuesKey] = sealed.RecordOf(sess)
 	return s.seal.Serialize(gs)
 }
 
@@ -194,11 +180,8 @@ func (s *Store) saved(w http.ResponseWriter, r *http.Request, sess *session.Sess
 		return unavailable("save session", err)
 	}
 	w.Header().Set(ReplicationHeader, rp.String())
-	http.SetCookie(w, session.Cookie(r, CookieName, id, 0))
-	sess.ID = id
-	sess.Version = version(value)
-	sess.Expires = s.timeouts.Ends(sess.Started, s.now())
-	sess.Renewed()
+	idCookie.Set(w, r, id)
+	sess.Saved(id, version(value), s.timeouts.Ends(sess.Started, s.now()))
 	if notReplicated != nil {
 		return &session.UnavailableError{Title: "Change not yet replicated", Message: notReplicatedMessage, Err: fmt.Errorf("save session: %w", notReplicated)}
 	}
@@ -232,7 +215,7 @@ func (s *Store) SaveNaive(w http.ResponseWriter, r *http.Request, sess *session.
 	ctx := r.Context()
 	rp := s.repl.forRequest(r)
 	err = writeOnOneConnection(ctx, s.client, func(tx *redis.Tx) error {
-		written, err := tx.SetXX(ctx, KeyPrefix+sess.ID, value, s.ttl(sess.Started, s.now())).Result()
+		written, err := tx.SetXX(ctx, KeyPrefix+sess.ID, value, s.timeouts.TTL(sess.Started, s.now())).Result()
 		if err != nil {
 			return err
 		}
@@ -256,7 +239,7 @@ func (s *Store) saveExisting(w http.ResponseWriter, r *http.Request, sess *sessi
 	renew, _ := sess.Renewing()
 	if renew {
 		var err error
-		if id, err = newSessionID(); err != nil {
+		if id, err = idCookie.Format.New(""); err != nil {
 			return err
 		}
 	}
@@ -265,7 +248,7 @@ func (s *Store) saveExisting(w http.ResponseWriter, r *http.Request, sess *sessi
 		return err
 	}
 	rp := s.repl.forRequest(r)
-	ttl := s.ttl(sess.Started, s.now())
+	ttl := s.timeouts.TTL(sess.Started, s.now())
 	err = s.client.Watch(ctx, func(tx *redis.Tx) error {
 		cur, err := tx.Get(ctx, oldKey).Bytes()
 		if errors.Is(err, redis.Nil) || err == nil && sess.Version != "" && version(cur) != sess.Version {
@@ -302,7 +285,7 @@ func (s *Store) Confirm(w http.ResponseWriter, r *http.Request, sess *session.Se
 	ctx := r.Context()
 	rp := s.repl.forRequest(r)
 	err := writeOnOneConnection(ctx, s.client, func(tx *redis.Tx) error {
-		kept, err := tx.PExpire(ctx, KeyPrefix+sess.ID, s.ttl(sess.Started, s.now())).Result()
+		kept, err := tx.PExpire(ctx, KeyPrefix+sess.ID, s.timeouts.TTL(sess.Started, s.now())).Result()
 		if err != nil {
 			return err
 		}
@@ -323,27 +306,6 @@ func (s *Store) Confirm(w http.ResponseWriter, r *http.Request, sess *session.Se
 	}
 	w.Header().Set(ReplicationHeader, rp.String())
 	return nil
-}
-
-// newSessionID makes an ID in redisstore's format (64 random bytes,
-// unpadded base32), for renewals, which this package writes itself.
-func newSessionID() (string, error) {
-	b := make([]byte, 64)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return strings.TrimRight(base32.StdEncoding.EncodeToString(b), "="), nil
-}
-
-// ttl is how long a session that began at started may still live, idle,
-// from now: the idle timeout, or less near the absolute end (at least 1s,
-// since Redis takes no shorter TTL and an ended session never gets here).
-func (s *Store) ttl(started, now time.Time) time.Duration {
-	ttl := s.timeouts.Ends(started, now).Sub(now)
-	if ttl > s.timeouts.Idle {
-		ttl = s.timeouts.Idle
-	}
-	return max(ttl, time.Second)
 }
 
 // version names a stored value (sealed.Version).

@@ -99,6 +99,7 @@ type NotReplicatedError struct {
 	Timeout   time.Duration
 }
 
+// Error says how many replicas acknowledged the write, of how many, in what time.
 func (e *NotReplicatedError) Error() string {
 	return fmt.Sprintf("the write reached the Redis primary but only %d of %d replicas within %v", e.Got, e.Want, e.Timeout)
 }

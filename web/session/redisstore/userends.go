@@ -18,7 +18,8 @@ const UserEndsPrefix = "user:ended:"
 
 // UserEnds keeps, in Redis, when an admin ended every session of a user,
 // for as long as a session begun before that could live (the absolute
-// timeout). It implements session.UserEnds for redis and jwt mode.
+// timeout). It implements session.UserEnds for redis, jwt and memcached
+// mode.
 type UserEnds struct {
 	client redis.UniversalClient
 	repl   Replication

@@ -1,7 +1,9 @@
 // Package sealed encrypts session values at rest, the same way for every
-// store that keeps them on a server (redis and memcached mode): AES-256-GCM
-// with rotating keys, the session ID as additional data, so a value copied
-// under another key does not open.
+// store that keeps them outside the replica (redis and memcached mode):
+// AES-256-GCM with rotating keys, the session ID as additional data, so a
+// value copied under another key does not open. It also holds what those
+// stores share about a stored session: its Record, the one check a record
+// passes when read back (OpenRecord), and how the admin page shows it.
 //
 // Layout of a sealed value: version byte 1, key-id length, key id, 12-byte
 // nonce, ciphertext and tag. Keys[0] seals; every key opens.
@@ -119,6 +121,70 @@ type Record struct {
 
 // StartedAt is when the record's session began.
 func (r Record) StartedAt() time.Time { return time.UnixMilli(r.Started) }
+
+// RecordOf is the record that holds sess: its data and when it began.
+func RecordOf(sess *session.Session) Record {
+	return Record{User: sess.User, Lines: sess.Cart.Lines, Applied: sess.Applied, Started: sess.Started.UnixMilli()}
+}
+
+// Data is the session data the record holds.
+func (r Record) Data() session.Data {
+	return session.Data{User: r.User, Cart: cart.Cart{Lines: r.Lines}, Applied: r.Applied}
+}
+
+// Found is the session a store found under id, held by the record it
+// stored as value, at now: its data and start, when it ends by t, and the
+// Version of value, to save over. The caller has checked that it has not
+// ended (session.Timeouts.Ended).
+func (r Record) Found(id string, value []byte, t session.Timeouts, now time.Time) *session.Session {
+	return &session.Session{
+		Data:    r.Data(),
+		ID:      id,
+		Event:   session.EventFound,
+		Started: r.StartedAt(),
+		Expires: t.Ends(r.StartedAt(), now),
+		Version: Version(value),
+	}
+}
+
+// SealRecord seals rec for id: JSON, then Seal.
+func (s *Sealer) SealRecord(id string, rec Record) ([]byte, error) {
+	plain, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	return s.Seal(id, plain)
+}
+
+// OpenRecord opens a record sealed for id, and checks it: the one check
+// every stored record passes before it is used (session.Data.Validate).
+// A value that does not open, does not decode or fails the check is
+// ErrUndecryptable: the store treats the session as lost.
+func (s *Sealer) OpenRecord(id string, b []byte) (Record, error) {
+	var rec Record
+	plain, err := s.Open(id, b)
+	if err != nil {
+		return rec, err
+	}
+	if json.Unmarshal(plain, &rec) != nil || rec.Data().Validate() != nil {
+		return Record{}, ErrUndecryptable
+	}
+	return rec, nil
+}
+
+// Show fills in what the admin page shows of the sealed value raw, stored
+// under id: that it is held, its size, its first bytes (Shown) and, when
+// it opens (OpenRecord), what it holds. It returns the ID of the key that
+// sealed it.
+func (s *Sealer) Show(in *session.Inspection, id string, raw []byte) (keyID string) {
+	in.Held = true
+	in.RawBytes = len(raw)
+	in.Raw, keyID = Shown(raw)
+	if rec, err := s.OpenRecord(id, raw); err == nil {
+		in.Decoded = rec.Indented()
+	}
+	return keyID
+}
 
 // Version names a sealed value: a short hash of its bytes. Each value has
 // a fresh nonce, so two saves never share one: a store that saves only
