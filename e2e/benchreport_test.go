@@ -9,15 +9,17 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/sessiondemo/shop/templates"
 )
 
-// This file turns BenchmarkStack's numbers into what the README shows:
+// This file turns BenchmarkStack's numbers into what docs/performance.md shows:
 // the table at 32 connections, the curve as a table and as an SVG chart,
 // and where the machine's CPU went (the reference's table is in
 // benchref_test.go).
 
 // perfTable is the table at 32 connections: reads and writes, with the
-// ratios the README's targets are stated in.
+// ratios the targets in docs/performance.md are stated in.
 func perfTable(r map[string]perfResult) string {
 	var sb strings.Builder
 	sb.WriteString("| case | req/s | p50 ms | p99 ms | errors | ratio to sticky | ratio to baseline |\n|---|---|---|---|---|---|---|\n")
@@ -83,10 +85,12 @@ func caseLabel(name string) string {
 	return name
 }
 
-// chartColors are the lines' colors, one per read case.
+// chartColors are the lines' colors, one per read case: the modes' are
+// the pages' (templates.ModeColor).
 var chartColors = map[string]string{
-	"replica": "#9aa1b0", "pinned": "#15803d", "baseline": "#1d2230", "sticky": "#0e7490",
-	"redis": "#b42318", "jwt": "#7c3aed", "memcached": "#b54708",
+	"replica": "#9aa1b0", "pinned": "#15803d", "baseline": "#1d2230",
+	"sticky": templates.ModeColor("sticky"), "redis": templates.ModeColor("redis"),
+	"jwt": templates.ModeColor("jwt"), "memcached": templates.ModeColor("memcached"),
 }
 
 // perfChart draws the curve: req/s and p99 against the number of

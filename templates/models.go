@@ -48,7 +48,7 @@ type Page struct {
 }
 
 // ModeOption is one choice of the session-mode toggle. Its label and
-// explanation are the templates' own (modeName, modeDescription).
+// explanation are the templates' own (the modes table, templates/modes.go).
 type ModeOption struct {
 	// Value is the mode's name as the server knows it: "sticky", "redis", "jwt" or "memcached".
 	Value string

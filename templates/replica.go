@@ -3,7 +3,8 @@ package templates
 import "strconv"
 
 // replicaColors is how many colours the stylesheet has for replicas
-// (.replica-c0 to .replica-c7).
+// (.replica-c0 to .replica-c7 in static/css/shop.css; TestReplicaPalette
+// checks the two agree).
 const replicaColors = 8
 
 // replicaClass returns the CSS class that colours everything belonging to a
@@ -11,7 +12,9 @@ const replicaColors = 8
 // replica-c1, ..., app-9 replica-c0 again, so any number of replicas has
 // colours and a replica keeps its colour across pages. A name without a
 // number gets one from its letters; no name gets the neutral
-// replica-unknown. static/js/admin.js has the same rule.
+// replica-unknown. This is the only place with the rule: the admin
+// page's replica boxes carry the class in data-replica-class, and
+// static/js/admin.js reads it there for the replicas of the live requests.
 func replicaClass(name string) string {
 	if name == "" {
 		return "replica-unknown"

@@ -120,3 +120,65 @@ func sampleError() ErrorModel {
 		Message: "Redis does not answer, so this replica cannot load your cart. Nothing was changed. Try again in a few seconds; the page recovers by itself when Redis is back.",
 	}
 }
+
+func sampleAdmin(signedIn bool) AdminModel {
+	p := samplePage("/admin")
+	p.Title = "Admin"
+	p.Replica = "app-2"
+	p.Trail = sampleTrail("app-1", "app-2", "app-3", "app-2")
+	modes := []string{"sticky", "redis", "jwt", "memcached"}
+	return AdminModel{
+		Page:     p,
+		SignedIn: signedIn,
+		Topology: Topology{
+			ServedBy:      "app-2",
+			LoadBalancers: []Node{{Name: "lb", State: "up"}, {Name: "lb2", State: "up"}},
+			Replicas: []Node{
+				{Name: "app-1", State: "up", Sessions: 12},
+				{Name: "app-2", State: "up", Sessions: 9},
+				{Name: "app-3", State: "not answering", Detail: "accepts connections but does not answer", Change: "joined"},
+			},
+			Redis:        Node{Name: "redis", State: "up"},
+			RedisPrimary: "redis-1",
+			RedisNodes:   []Node{{Name: "redis-1", State: "up", Role: "primary"}, {Name: "redis-2", State: "up", Role: "replica"}},
+			Sentinels:    []Node{{Name: "sentinel-1", State: "up"}, {Name: "sentinel-2", State: "up"}, {Name: "sentinel-3", State: "up"}},
+			Memcached:    []Node{{Name: "memcached1", State: "up", Detail: "41 items, 0 evictions"}, {Name: "memcached2", State: "up", Detail: "38 items, 0 evictions"}},
+		},
+		Load: LoadChart{
+			Title:    "Requests per replica in the last minute, by session mode",
+			Segments: modes,
+			Bars: []LoadBar{
+				{Name: "app-1", Values: []int{30, 12, 8, 5}, Total: 55},
+				{Name: "app-2", Values: []int{0, 20, 14, 9}, Total: 43},
+				{Name: "app-3", Values: []int{0, 0, 0, 0}, Down: true},
+			},
+			Max:     55,
+			MaxMean: "1.12",
+			Note:    "1.00 is perfectly even; 2.00 means one replica of 2 took everything.",
+		},
+		Sessions: []StoreView{
+			{Mode: "sticky", Replica: "app-2", Held: true, Where: "In the memory of app-2."},
+			{Mode: "redis", Held: true, Where: "In Redis, encrypted.", Raw: "9f3c…", RawBytes: 120, Decoded: `{"cart": {}}`},
+			{Mode: "jwt", Held: true, Where: "In a cookie this browser sends.", Raw: "eyJ…", RawBytes: 610, Limit: 4096, Decoded: `{"cart": {}}`},
+			{Mode: "memcached", Where: "In Memcached, encrypted."},
+		},
+		Scale:      Scale{Replicas: 3, Service: "app"},
+		Modes:      modes,
+		Affinities: []string{"cookie", "url", "ip"},
+	}
+}
+
+func sampleSimulation() SimulationModel {
+	bars := []LoadBar{
+		{Name: "app-1", Values: []int{210}, Total: 210},
+		{Name: "app-2", Values: []int{190}, Total: 190},
+		{Name: "app-3", Values: []int{204}, Total: 204},
+	}
+	return SimulationModel{
+		ID: "sim-1", Replica: "app-2", Target: "http://lb", Title: "30 clients, redis mode, mixed sessions",
+		Done: true, Percent: 100, Elapsed: "10.0s", Requests: 604,
+		Chart:        LoadChart{Title: "Requests per replica", Segments: []string{"requests"}, Bars: bars, Max: 210, MaxMean: "1.04"},
+		SessionChart: LoadChart{Title: "Sessions per replica", Segments: []string{"sessions"}, Bars: bars, Max: 210, MaxMean: "1.04"},
+		Carts:        "30 of 30 carts kept every add",
+	}
+}

@@ -38,18 +38,32 @@
     return "status-2xx";
   }
 
-  // replicaClass is templates/replica.go's rule: the colour comes from the
-  // number the name ends with (app-1 is replica-c0), else from its letters.
+  // A replica's colour class is the server's (replicaClass in
+  // templates/replica.go): every replica box of the picture carries it in
+  // data-replica-class, and this page only looks it up. The picture shows
+  // every replica the log can name, drawn again when one joins; a row from
+  // a replica it does not show yet stays neutral until the new picture
+  // names it (learnColours).
+  var colours = new Map();
   function replicaClass(name) {
-    if (!name) return "replica-unknown";
-    var m = /(\d{1,6})$/.exec(name), n = 0;
-    if (m) {
-      n = Number(m[1]) - 1;
-    } else {
-      for (var i = 0; i < name.length; i++) n += name.charCodeAt(i);
-    }
-    return "replica-c" + (((n % 8) + 8) % 8);
+    return colours.get(name) || "replica-unknown";
   }
+
+  // learnColours reads the classes of the replicas in the picture, then
+  // colours the rows that waited for one.
+  function learnColours() {
+    svg.querySelectorAll("[data-replica-class]").forEach(function (g) {
+      colours.set(g.dataset.node, g.dataset.replicaClass);
+    });
+    rows.querySelectorAll("tr[data-colour=pending]").forEach(function (tr) {
+      var c = colours.get(tr.dataset.replica);
+      if (!c) return;
+      tr.classList.replace("replica-unknown", c);
+      tr.querySelector(".chip").classList.replace("replica-unknown", c);
+      delete tr.dataset.colour;
+    });
+  }
+  learnColours();
 
   function addRow(e) {
     var empty = rows.querySelector(".log-empty");
@@ -59,6 +73,7 @@
     tr.dataset.testid = "log-row";
     tr.dataset.requestId = e.request_id;
     tr.dataset.replica = e.replica;
+    if (e.replica && !colours.has(e.replica)) tr.dataset.colour = "pending";
     tr.appendChild(text("td", timeOf(e.time), "mono"));
     var rep = text("td", "");
     rep.appendChild(text("span", e.replica, "chip " + replicaClass(e.replica)));
@@ -185,6 +200,7 @@
         view.innerHTML = html;
         svg = document.getElementById("topology");
         dots = document.getElementById("dots");
+        learnColours();
         paint(st);
       })
       .catch(function () {})
