@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -21,6 +23,8 @@ import (
 // container and survive restarts and `up` again; `down -v` deletes them.
 // A variable in the environment (ADMIN_PASSWORD, JWT_SIGNING_KEYS, ...)
 // still wins over the file, for people who bring their own and for tests.
+// Every run also rewrites published_values, the values no secret may be
+// (knownPublicSecrets), for the Redis nodes and Sentinels to check theirs.
 
 // generatedSecret is one file in the secrets directory.
 type generatedSecret struct {
@@ -77,7 +81,10 @@ var generatedSecrets = []generatedSecret{
 
 // knownPublicSecrets are values that were ever published: the demo
 // defaults compose.yaml used to carry and the README printed. Anyone can
-// read them, so a replica that is given one refuses to start.
+// read them, so a replica that is given one refuses to start, and so do
+// the Redis nodes and Sentinels: initSecrets writes this list into the
+// secrets directory (publishedValuesFile) for compose/redis-start, which
+// keeps no copy of its own. Add a value here and both refuse it.
 var knownPublicSecrets = map[string]bool{
 	"ZuFP0qsAVgUO-aXm":                                true, // ADMIN_PASSWORD
 	"IhqeMK2B76FMqPQeLTyrXsur":                        true, // REDIS_PASSWORD
@@ -111,12 +118,30 @@ func isPublicSecret(v string) bool {
 // the files belong to it, and only it may read the app's own secrets.
 const secretOwner = 65532
 
+// publishedValuesFile is the file in the secrets directory that lists
+// knownPublicSecrets, one a line, sorted: compose/redis-start refuses a
+// Redis password that is a line of it (grep -qxF). Like the Redis
+// passwords, it is readable by every user of the containers that mount
+// the volume; it holds nothing secret.
+const publishedValuesFile = "published_values"
+
+// publishedValues returns knownPublicSecrets as publishedValuesFile holds
+// them.
+func publishedValues() string {
+	return strings.Join(slices.Sorted(maps.Keys(knownPublicSecrets)), "\n")
+}
+
 // initSecrets writes every secret missing from dir and reports what it
 // did on out, without a single value. Existing files are kept, so running
-// it again changes nothing.
+// it again changes no secret. publishedValuesFile is written on every run
+// (compose.yaml runs it on every `up`), so a volume made by an older
+// image gets it, and gets the current list.
 func initSecrets(dir string, out io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	if err := writeSecret(filepath.Join(dir, publishedValuesFile), publishedValues(), 0o444); err != nil {
+		return fmt.Errorf("writing %s: %w", publishedValuesFile, err)
 	}
 	made, kept := 0, 0
 	for _, s := range generatedSecrets {

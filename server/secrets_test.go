@@ -161,3 +161,87 @@ func TestNewSecretPrintsOneFreshValue(t *testing.T) {
 		t.Errorf("an unknown name: %v, want an error that lists the names", err)
 	}
 }
+
+// TestPublishedValuesAreWrittenForRedis: every init writes every known
+// published value into published_values, one a line and nothing else,
+// readable by the Redis containers' user; a list that is missing or out
+// of date (a volume from an older image) is rewritten by the next init,
+// which still keeps every secret. compose/redis-start reads that file and
+// carries no copy of the values.
+func TestPublishedValuesAreWrittenForRedis(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, publishedValuesFile)
+	check := func(when string) {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if fi.Mode().Perm() != 0o444 {
+			t.Errorf("%s: %s has mode %v, want 0444 (the Redis containers read it as another user)", when, publishedValuesFile, fi.Mode().Perm())
+		}
+		b, _ := os.ReadFile(path)
+		if !strings.HasSuffix(string(b), "\n") {
+			t.Errorf("%s: the last line has no newline", when)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		got := map[string]bool{}
+		for _, l := range lines {
+			got[l] = true
+		}
+		for v := range knownPublicSecrets {
+			if !got[v] {
+				t.Errorf("%s: %s lacks the published value %.6s...", when, publishedValuesFile, v)
+			}
+		}
+		if len(lines) != len(knownPublicSecrets) || len(got) != len(lines) {
+			t.Errorf("%s: %d lines (%d distinct), want the %d known values alone", when, len(lines), len(got), len(knownPublicSecrets))
+		}
+		// The four Redis passwords compose.yaml once carried.
+		for _, v := range []string{"IhqeMK2B76FMqPQeLTyrXsur", "y7Qm2VfR0pLxT9cWbN4s", "Rp4cK0tS8vNq2LwX6mZe", "Sn7vQe3LkP9xWd2RmT5a"} {
+			if !got[v] {
+				t.Errorf("%s: a published Redis password is not listed", when)
+			}
+		}
+	}
+	if err := initSecrets(dir, new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	check("first init")
+	before, _ := os.ReadFile(filepath.Join(dir, "redis_app_password"))
+
+	// An older list, then none at all: the next init writes the whole one.
+	os.Remove(path)
+	if err := os.WriteFile(path, []byte("IhqeMK2B76FMqPQeLTyrXsur\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := initSecrets(dir, &out); err != nil {
+		t.Fatal(err)
+	}
+	check("an init over an older list")
+	os.Remove(path)
+	if err := initSecrets(dir, &out); err != nil {
+		t.Fatal(err)
+	}
+	check("an init over a volume without the list")
+	if after, _ := os.ReadFile(filepath.Join(dir, "redis_app_password")); string(after) != string(before) {
+		t.Error("rewriting the list changed a secret")
+	}
+	if !strings.Contains(out.String(), "0 generated, 8 kept") {
+		t.Errorf("init said %q: the list is not a secret, and is not counted as one", out.String())
+	}
+
+	script, err := os.ReadFile("../compose/redis-start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range knownPublicSecrets {
+		if strings.Contains(string(script), v) {
+			t.Errorf("compose/redis-start repeats the published value %.6s...: it must read %s", v, publishedValuesFile)
+		}
+	}
+	if !strings.Contains(string(script), "/secrets/"+publishedValuesFile) {
+		t.Errorf("compose/redis-start does not read /secrets/%s", publishedValuesFile)
+	}
+}

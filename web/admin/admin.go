@@ -53,6 +53,15 @@ type Options struct {
 	// Crash ends this replica's process at once, as a crash would (the
 	// container's restart policy brings it back); nil turns the control off.
 	Crash func()
+	// CrashAfter runs crash (Crash) in a goroutine of its own once d has
+	// passed, as time.AfterFunc does: the crash control gives its answer
+	// d to get out first. Default time.AfterFunc. Tests set it to see at
+	// once whether a crash was asked for, instead of waiting to see none.
+	CrashAfter func(d time.Duration, crash func())
+	// ThrottleClock is the clock of the throttle on admin passwords
+	// (throttle.go). Default time.Now. Tests move it by hand instead of
+	// sleeping through the waits.
+	ThrottleClock func() time.Time
 	// SimulatorTargets are the load balancers' base URLs as seen from a
 	// replica, e.g. "http://lb"; the traffic simulator uses the first that
 	// answers.
@@ -128,6 +137,12 @@ func New(o Options) (*App, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.CrashAfter == nil {
+		o.CrashAfter = func(d time.Duration, crash func()) { time.AfterFunc(d, crash) }
+	}
+	if o.ThrottleClock == nil {
+		o.ThrottleClock = time.Now
 	}
 	a := &App{
 		o:        o,

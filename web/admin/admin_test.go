@@ -25,7 +25,33 @@ import (
 // replicaPair is two replicas, app1 and app2, that know each other.
 type replicaPair struct {
 	app1, app2 *httptest.Server
-	crashed    map[string]*atomic.Int32
+	// crashed counts each replica's crashes. A crash runs at once, inside
+	// the request that asked for it, so it is counted before the answer
+	// comes: a test sees a crash, or that none came, without waiting.
+	crashed map[string]*atomic.Int32
+	// crashDelay is how long after its answer the last crash would have
+	// come, as the replica asked (CrashAfter).
+	crashDelay map[string]*atomic.Int64
+	// clock is both replicas' password throttle's clock.
+	clock *fakeClock
+}
+
+// fakeClock is a clock a test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 const testAdminPassword = "correct horse"
@@ -35,7 +61,11 @@ const testInternalKey = "test internal key"
 
 func newReplicaPair(t *testing.T) *replicaPair {
 	t.Helper()
-	p := &replicaPair{crashed: map[string]*atomic.Int32{"app1": {}, "app2": {}}}
+	p := &replicaPair{
+		crashed:    map[string]*atomic.Int32{"app1": {}, "app2": {}},
+		crashDelay: map[string]*atomic.Int64{"app1": {}, "app2": {}},
+		clock:      &fakeClock{now: time.Now()},
+	}
 	handlers := map[string]*swappable{"app1": {}, "app2": {}}
 	p.app1 = httptest.NewServer(handlers["app1"])
 	p.app2 = httptest.NewServer(handlers["app2"])
@@ -46,6 +76,11 @@ func newReplicaPair(t *testing.T) *replicaPair {
 		sw.set(webtest.Replica(t, name, admin.Options{
 			User: "admin", Password: testAdminPassword, InternalKey: testInternalKey, Peers: peers,
 			Crash: func() { p.crashed[name].Add(1) },
+			CrashAfter: func(d time.Duration, crash func()) {
+				p.crashDelay[name].Store(int64(d))
+				crash()
+			},
+			ThrottleClock: p.clock.Now,
 		}))
 	}
 	return p
@@ -147,7 +182,7 @@ func TestInternalEndpointsNeedTheToken(t *testing.T) {
 			t.Errorf("%s %s with a wrong token = %d, want 404", method, path, resp.StatusCode)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // a crash comes 100 ms after its answer
+	// A crash would have come before its answer (newReplicaPair).
 	if n := p.crashed["app1"].Load(); n != 0 {
 		t.Errorf("app1 crashed %d times, want 0", n)
 	}
@@ -244,17 +279,6 @@ func basic(user, password string) string {
 	return req.Header.Get("Authorization")
 }
 
-// waitFor polls cond for up to 2 seconds.
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func TestSimulatorControlsCheckTheirInput(t *testing.T) {
 	p := newReplicaPair(t)
 	auth := map[string]string{"Authorization": basic("admin", testAdminPassword), "Content-Type": "application/json"}
@@ -283,7 +307,10 @@ func TestSimulatorControlsCheckTheirInput(t *testing.T) {
 }
 
 func TestWithoutAPasswordNoReplicaTakesControls(t *testing.T) {
-	h := webtest.Replica(t, "app1", admin.Options{Crash: func() { t.Error("crashed without a password") }})
+	h := webtest.Replica(t, "app1", admin.Options{
+		Crash:      func() { t.Error("crashed without a password") },
+		CrashAfter: func(time.Duration, func()) { t.Error("a crash was asked for without a password") },
+	})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	// The token of an empty password is public: it reads, it does not act.
@@ -304,7 +331,6 @@ func TestWithoutAPasswordNoReplicaTakesControls(t *testing.T) {
 	if resp, _ := do(t, "HEAD", srv.URL+"/api/admin/events", "", nil); resp.StatusCode != 200 || time.Since(start) > 2*time.Second {
 		t.Errorf("HEAD /api/admin/events = %d after %v, want 200 at once", resp.StatusCode, time.Since(start))
 	}
-	time.Sleep(300 * time.Millisecond) // a crash would come 100 ms after its answer
 }
 
 // changingDirectory is a peer.Directory a test rewrites (while the

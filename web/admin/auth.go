@@ -148,11 +148,11 @@ func (a *App) requireAdmin(next http.Handler) http.Handler {
 // while the caller must wait.
 func (a *App) tryPassword(r *http.Request, user, password string) error {
 	key := throttleKey(r, user)
-	if wait := a.throttle.wait(key, time.Now()); wait > 0 {
+	if wait := a.throttle.wait(key, a.o.ThrottleClock()); wait > 0 {
 		return &tooManyTriesError{wait: wait}
 	}
 	if !a.credentialsOK(user, password) {
-		a.throttle.failed(key, time.Now())
+		a.throttle.failed(key, a.o.ThrottleClock())
 		a.logger.Warn("admin password refused", "request_id", httpx.InfoOf(r).RequestID, "client", httpx.InfoOf(r).ClientAddr)
 		return errNoControl
 	}

@@ -80,7 +80,14 @@ func TestControlsNeedTheAdminCredentials(t *testing.T) {
 	if resp.StatusCode != 202 || !strings.Contains(body, "crashing") {
 		t.Fatalf("crash app1 via app2 = %d %s, want 202", resp.StatusCode, body)
 	}
-	waitFor(t, func() bool { return p.crashed["app1"].Load() == 1 }, "app1 to crash")
+	// The crash came with the answer (newReplicaPair), asked for 100 ms
+	// after it.
+	if n := p.crashed["app1"].Load(); n != 1 {
+		t.Errorf("app1 crashed %d times, want 1", n)
+	}
+	if d := time.Duration(p.crashDelay["app1"].Load()); d != 100*time.Millisecond {
+		t.Errorf("app1's crash was asked for %v after its answer, want 100ms", d)
+	}
 	if n := p.crashed["app2"].Load(); n != 0 {
 		t.Errorf("app2 crashed %d times, want 0: only app1 was asked", n)
 	}
@@ -133,12 +140,18 @@ func TestPasswordGuessesAreThrottled(t *testing.T) {
 	if s := guess(testAdminPassword, "198.51.100.8"); s != 400 {
 		t.Errorf("the right password from another address = %d, want 400 (past the password)", s)
 	}
+	// The replicas' throttle reads p.clock, which stands still until the
+	// test moves it: the wrong passwords above all came at its start.
+	p.clock.Advance(499 * time.Millisecond)
+	if s := guess(testAdminPassword, "198.51.100.7"); s != 429 {
+		t.Errorf("0.499 s into a 0.5 s wait = %d, want 429", s)
+	}
 	// A second wrong password after the first wait doubles it.
-	time.Sleep(550 * time.Millisecond)
+	p.clock.Advance(51 * time.Millisecond)
 	if s := guess("wrong", "198.51.100.7"); s != 404 {
 		t.Fatalf("a guess after the wait = %d, want 404", s)
 	}
-	time.Sleep(550 * time.Millisecond)
+	p.clock.Advance(550 * time.Millisecond)
 	if s := guess(testAdminPassword, "198.51.100.7"); s != 429 {
 		t.Errorf("0.55 s into a 1 s wait = %d, want 429", s)
 	}
@@ -146,9 +159,13 @@ func TestPasswordGuessesAreThrottled(t *testing.T) {
 	if ra := resp.Header.Get("Retry-After"); resp.StatusCode != 429 || ra != "1" {
 		t.Errorf("429 with Retry-After %q, want 1", ra)
 	}
-	time.Sleep(500 * time.Millisecond)
+	p.clock.Advance(449 * time.Millisecond)
+	if s := guess(testAdminPassword, "198.51.100.7"); s != 429 {
+		t.Errorf("0.999 s into a 1 s wait = %d, want 429", s)
+	}
+	p.clock.Advance(time.Millisecond)
 	if s := guess(testAdminPassword, "198.51.100.7"); s != 400 {
-		t.Errorf("the right password after the wait = %d, want 400 (past the password)", s)
+		t.Errorf("the right password when the wait ends = %d, want 400 (past the password)", s)
 	}
 	// The sign-in form goes through the same throttle.
 	resp, _ = signIn(t, p.app2.URL, "nope", "")

@@ -48,15 +48,16 @@ func (a *App) writeLocal(w http.ResponseWriter, r *http.Request, msg string, err
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"message": msg})
 }
 
+// crashDelay is how long after its answer the crash control ends the
+// process: time for the answer to get out.
+const crashDelay = 100 * time.Millisecond
+
 // crashSoon ends this process shortly after the answer is on its way.
 func (a *App) crashSoon() (string, error) {
 	if a.o.Crash == nil {
 		return "", &httpx.Error{Status: http.StatusNotImplemented, Title: "Crash not available", Message: "This replica was started without a way to crash itself."}
 	}
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		a.o.Crash()
-	}()
+	a.o.CrashAfter(crashDelay, a.o.Crash)
 	return a.o.Replica + " is crashing now (SIGKILL). Its restart policy brings it back after the restart delay.", nil
 }
 
