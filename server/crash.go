@@ -77,3 +77,9 @@ func delayAfterCrash(replica string, d time.Duration, logf func(msg string, args
 func crashSelf() {
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 }
+
+// stopSelf stops this process gracefully, as `docker stop` would: a
+// SIGTERM, which the server answers with its graceful shutdown.
+func stopSelf() {
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+}

@@ -146,6 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Redis:            redisOps,
 			Memcached:        memcachedAdmin,
 			Crash:            func() { logs.Flush(); crashSelf() },
+			Stop:             stopSelf,
 			SimulatorTargets: cfg.SimulatorTargets,
 		},
 	})

@@ -157,6 +157,32 @@ func memcachedStats(ctx context.Context, hostport string) (map[string]string, er
 	return nil, errors.New("stats: no END")
 }
 
+// Flush drops every item of the server at index i (flush_all), as a
+// restart of it would: the scorecard's memcached-restart.
+func (m *memcachedServers) Flush(ctx context.Context, i int) error {
+	if i < 0 || i >= len(m.names) {
+		return fmt.Errorf("there is no Memcached server %d", i)
+	}
+	d := net.Dialer{Timeout: memcachedTimeout}
+	conn, err := d.DialContext(ctx, "tcp", m.names[i])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(memcachedTimeout))
+	if _, err := conn.Write([]byte("flush_all\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != "OK" {
+		return fmt.Errorf("flush_all on %s: %s", m.names[i], strings.TrimSpace(line))
+	}
+	return nil
+}
+
 // fillParallel is how many connections Fill writes on at once.
 const fillParallel = 8
 

@@ -53,6 +53,10 @@ type Options struct {
 	// Crash ends this replica's process at once, as a crash would (the
 	// container's restart policy brings it back); nil turns the control off.
 	Crash func()
+	// Stop stops this replica gracefully, as a SIGTERM from Docker would
+	// (it finishes the requests in flight; the restart policy brings it
+	// back); nil turns the control off.
+	Stop func()
 	// CrashAfter runs crash (Crash) in a goroutine of its own once d has
 	// passed, as time.AfterFunc does: the crash control gives its answer
 	// d to get out first. Default time.AfterFunc. Tests set it to see at
@@ -113,6 +117,7 @@ type App struct {
 	// hungUntil is when a hang asked by the admin ends (Unix nanoseconds).
 	hungUntil atomic.Int64
 	sims      *simulations
+	cards     *scorecards
 	// streams counts the open event streams.
 	streams streamCounter
 	// started is when this replica started (Options.Started).
@@ -150,6 +155,7 @@ func New(o Options) (*App, error) {
 		log:      reqlog.New(o.Replica, o.LogSize),
 		peers:    peer.NewClient(o.Replica, o.Peers, o.InternalKey, peerTimeout),
 		sims:     newSimulations(),
+		cards:    newScorecards(),
 		started:  o.Started,
 		throttle: newThrottle(),
 		signouts: newSignouts(),

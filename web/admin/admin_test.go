@@ -413,3 +413,28 @@ func TestStatusMarksReplicasThatJoinedOrLeft(t *testing.T) {
 		}
 	}
 }
+
+func TestScorecardControls(t *testing.T) {
+	p := newReplicaPair(t)
+	auth := map[string]string{"Authorization": basic("admin", testAdminPassword), "Content-Type": "application/json"}
+	if resp, _ := do(t, "POST", p.app1.URL+"/api/admin/scorecard", `{}`, nil); resp.StatusCode != 404 {
+		t.Errorf("a scorecard without credentials = %d, want 404", resp.StatusCode)
+	}
+	if resp, got := do(t, "POST", p.app1.URL+"/api/admin/scorecard", `{}`, auth); resp.StatusCode != 501 || !strings.Contains(got, "SIMULATOR_TARGETS") {
+		t.Errorf("a scorecard with nowhere to send shoppers = %d %s, want 501 naming SIMULATOR_TARGETS", resp.StatusCode, got)
+	}
+	for _, u := range []string{p.app2.URL + "/api/admin/scorecard/app1.1.1", p.app1.URL + "/api/admin/scorecard/app1.1.1"} {
+		if resp, got := do(t, "GET", u, "", nil); resp.StatusCode != 404 || !strings.Contains(got, "no scorecard") {
+			t.Errorf("GET %s = %d %s, want 404", u, resp.StatusCode, got)
+		}
+	}
+	if resp, got := do(t, "GET", p.app2.URL+"/api/admin/scorecards", "", nil); resp.StatusCode != 200 || strings.TrimSpace(got) != "[]" {
+		t.Errorf("the runs of no replica = %d %s, want 200 []", resp.StatusCode, got)
+	}
+	if resp, _ := do(t, "POST", p.app1.URL+"/api/admin/replicas/app2/stop", `{}`, nil); resp.StatusCode != 404 {
+		t.Errorf("a stop without credentials = %d, want 404", resp.StatusCode)
+	}
+	if resp, got := do(t, "POST", p.app1.URL+"/api/admin/replicas/app2/stop", `{}`, auth); resp.StatusCode != 501 || !strings.Contains(got, "stop itself") {
+		t.Errorf("a stop of a replica started without Stop = %d %s, want 501", resp.StatusCode, got)
+	}
+}

@@ -72,6 +72,27 @@ func (a *App) handleInternalCrash(w http.ResponseWriter, r *http.Request) {
 	a.writeLocal(w, r, msg, err)
 }
 
+// stopSoon stops this replica gracefully shortly after the answer is on
+// its way.
+func (a *App) stopSoon() (string, error) {
+	if a.o.Stop == nil {
+		return "", &httpx.Error{Status: http.StatusNotImplemented, Title: "Stop not available", Message: "This replica was started without a way to stop itself."}
+	}
+	a.o.CrashAfter(crashDelay, a.o.Stop)
+	return a.o.Replica + " is stopping now (SIGTERM): it finishes the requests in flight, and its restart policy brings it back.", nil
+}
+
+// handleStop serves POST /api/admin/replicas/{name}/stop.
+func (a *App) handleStop(w http.ResponseWriter, r *http.Request) {
+	a.forward(w, r, "/internal/stop", struct{}{}, a.stopSoon)
+}
+
+// handleInternalStop serves POST /internal/stop: stop this replica.
+func (a *App) handleInternalStop(w http.ResponseWriter, r *http.Request) {
+	msg, err := a.stopSoon()
+	a.writeLocal(w, r, msg, err)
+}
+
 // maxHang bounds a hang: the replica's write timeout is 30s.
 const maxHang = 30
 

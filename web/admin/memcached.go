@@ -18,6 +18,8 @@ type MemcachedServers interface {
 	// Fill writes filler items, sized like sessions, until the servers
 	// have had to evict, and says what it did.
 	Fill(ctx context.Context) (string, error)
+	// Flush drops every item of the i-th server, as its restart would.
+	Flush(ctx context.Context, i int) error
 }
 
 // MemcachedStatus is one Memcached server as its stats show it.

@@ -33,10 +33,15 @@ func (a *App) Routes() []httpx.Route {
 		own.Route("GET /api/admin/events", h(a.handleEvents)),
 		own.Route("GET /api/admin/session", h(a.handleSession)),
 		own.Route("GET /api/admin/simulations/{id}", h(a.handleSimulationJSON)),
+		own.Route("GET /api/admin/scorecards", h(a.handleScorecards)),
+		own.Route("GET /api/admin/scorecard/{id}", h(a.handleScorecard)),
 
 		// The controls: they change the system.
 		own.Route("POST /api/admin/replicas/{name}/crash", a.requireAdmin(h(a.handleCrash))),
 		own.Route("POST /api/admin/replicas/{name}/hang", a.requireAdmin(h(a.handleHang))),
+		own.Route("POST /api/admin/replicas/{name}/stop", a.requireAdmin(h(a.handleStop))),
+		own.Route("POST /api/admin/scorecard", a.requireAdmin(h(a.handleStartScorecard))),
+		own.Route("POST /api/admin/scorecard/{id}/cancel", a.requireAdmin(h(a.handleCancelScorecard))),
 		own.Route("POST /api/admin/redis/restart", a.requireAdmin(h(a.handleRedisRestart))),
 		own.Route("POST /api/admin/redis/failover", a.requireAdmin(h(a.handleFailoverExperiment))),
 		own.Route("POST /api/admin/redis/{node}/{action}", a.requireAdmin(h(a.handleRedisNode))),
@@ -56,6 +61,11 @@ func (a *App) Routes() []httpx.Route {
 		internal.Route("POST /internal/end-user", a.requireInternal(a.requireKeys(h(a.handleInternalEndUser)))),
 		internal.Route("POST /internal/crash", a.requireInternal(a.requireKeys(h(a.handleInternalCrash)))),
 		internal.Route("POST /internal/hang", a.requireInternal(a.requireKeys(h(a.handleInternalHang)))),
+		internal.Route("POST /internal/stop", a.requireInternal(a.requireKeys(h(a.handleInternalStop)))),
+		internal.Route("GET /internal/scorecard", a.requireInternal(h(a.handleInternalScorecardRunning))),
+		internal.Route("GET /internal/scorecards", a.requireInternal(h(a.handleInternalScorecards))),
+		internal.Route("GET /internal/scorecard/{id}", a.requireInternal(h(a.handleInternalScorecard))),
+		internal.Route("POST /internal/scorecard/{id}/cancel", a.requireInternal(a.requireKeys(h(a.handleInternalCancelScorecard)))),
 		// Anything else under /internal/, a wrong method included.
 		internal.Route("/internal/", httpx.NotFound(a.logger)),
 	}
