@@ -10,19 +10,7 @@ import (
 // browser that moves to lb2 stays on its replica with its cart.
 func TestSecondLoadBalancer(t *testing.T) {
 	needStack(t)
-	t.Cleanup(func() {
-		startContainer(t, "lb")
-		// A restarted container gets a new random host port.
-		endpoint, err := service(t, "lb").PortEndpoint(context.Background(), "80/tcp", "http")
-		if err != nil {
-			t.Fatal(err)
-		}
-		stack.lbURL = endpoint
-		waitFor(t, 30*time.Second, "lb to serve again", func() bool {
-			status, _, err := probe(stack.lbURL, "GET", "/healthz", nil)
-			return err == nil && status == 200
-		})
-	})
+	t.Cleanup(func() { startLB(t) })
 	shoppers, before := shopperPerMode(t)
 	pinned := shoppers["sticky"].lastReplica()
 	killContainer(t, "lb")
@@ -45,4 +33,20 @@ func TestSecondLoadBalancer(t *testing.T) {
 		}
 	}
 	t.Logf("lb killed; through lb2 the sticky browser stayed on %s (%v) with its cart %s", pinned, s.replicas[len(s.replicas)-4:], describeCart(before["sticky"]))
+}
+
+// startLB starts the killed lb again and waits until it serves. A
+// restarted container gets a new random host port: stack.lbURL follows.
+func startLB(t *testing.T) {
+	t.Helper()
+	startContainer(t, "lb")
+	endpoint, err := service(t, "lb").PortEndpoint(context.Background(), "80/tcp", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack.lbURL = endpoint
+	waitFor(t, 30*time.Second, "lb to serve again", func() bool {
+		status, _, err := probe(stack.lbURL, "GET", "/healthz", nil)
+		return err == nil && status == 200
+	})
 }

@@ -54,6 +54,10 @@
 //     app user's commands, the values once published as secrets, admin
 //     password guessing, sign-outs that end a session everywhere, and
 //     Redis refusing writes rather than evicting sessions.
+//   - scorecard_test.go: the scorecard: the admin's, started from the page
+//     and read through the API, then the faults only Docker can cause
+//     (kill, stop, pause, disconnect, scale-in, rolling deploy, lb killed),
+//     measured by the same code; every mode × fault cell keeps its promise.
 //   - loadbalancer_test.go: lb killed: lb2 serves every mode, and a sticky
 //     browser keeps its replica.
 //   - scaling_test.go: the stack scaled out 3→6 and in 6→3 under long
