@@ -188,11 +188,7 @@ func TestBrowserAdmin(t *testing.T) {
 	shop := startBrowser(t, shopper, 1280, 1000, 2*time.Minute)
 
 	err := chromedp.Do(step,
-		chromedp.Navigate(base+"/admin"),
-		chromedp.WaitVisible(byTestID("admin-login")),
-		chromedp.SendKeys(byTestID("admin-user"), adminUser),
-		chromedp.SendKeys(byTestID("admin-password"), adminPassword),
-		click(byTestID("admin-login-submit")),
+		signInToAdmin(base),
 		chromedp.WaitVisible(byTestID("sim-form")),
 		chromedp.WaitReady(chromedp.CSS(`[data-testid="live-state"][data-state="live"]`)),
 	)

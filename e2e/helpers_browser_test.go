@@ -225,3 +225,15 @@ func scrollTo(selector string) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// signInToAdmin opens the admin page and signs in with the stack's admin
+// credentials, as a person does.
+func signInToAdmin(base string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(byTestID("admin-login")),
+		chromedp.SendKeys(byTestID("admin-user"), adminUser),
+		chromedp.SendKeys(byTestID("admin-password"), adminPassword),
+		click(byTestID("admin-login-submit")),
+	)
+}

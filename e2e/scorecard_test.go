@@ -39,11 +39,7 @@ func TestScorecard(t *testing.T) {
 	admin, base := newBrowser(t)
 	page := startBrowser(t, admin, 1280, 1000, 4*time.Minute)
 	err := chromedp.Do(page,
-		chromedp.Navigate(base+"/admin"),
-		chromedp.WaitVisible(byTestID("admin-login")),
-		chromedp.SendKeys(byTestID("admin-user"), adminUser),
-		chromedp.SendKeys(byTestID("admin-password"), adminPassword),
-		click(byTestID("admin-login-submit")),
+		signInToAdmin(base),
 		chromedp.WaitVisible(byTestID("scorecard-run")),
 		click(byTestID("scorecard-run")),
 		chromedp.WaitReady(chromedp.CSS(`[data-testid="scorecard-output"][data-state="running"][data-run-id]`)),

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sessiondemo/shop/web/internal/httpx"
-	"github.com/sessiondemo/shop/web/peer"
 	"github.com/sessiondemo/shop/web/session"
 	"github.com/sessiondemo/shop/web/simulator"
 )
@@ -302,24 +301,7 @@ func (a *App) scorecardRunningAnywhere(ctx context.Context) string {
 
 // scorecard finds run id here or on the replica that runs it.
 func (a *App) scorecard(ctx context.Context, id string) (scorecardView, error) {
-	owner, _, _ := strings.Cut(id, ".")
-	if owner == a.o.Replica {
-		if v, ok := a.cards.get(id); ok {
-			return v, nil
-		}
-	} else if a.peers.Has(owner) {
-		var v scorecardView
-		err := a.peers.Call(ctx, owner, http.MethodGet, "/internal/scorecard/"+url.PathEscape(id), nil, &v)
-		if err == nil {
-			return v, nil
-		}
-		var refused *peer.RefusedError
-		if !errors.As(err, &refused) {
-			_, detail := describeFailure(err)
-			return scorecardView{}, &httpx.Error{Status: http.StatusBadGateway, Title: "Scorecard out of reach", Message: fmt.Sprintf("Scorecard %s runs on %s, which %s.", httpx.Truncate(id, 40), owner, detail)}
-		}
-	}
-	return scorecardView{}, &httpx.Error{Status: http.StatusNotFound, Title: "No such scorecard", Message: fmt.Sprintf("There is no scorecard %q (a replica forgets its runs when it restarts).", httpx.Truncate(id, 40))}
+	return findRun(ctx, a, id, "scorecard", a.cards.get, "/internal/scorecard/")
 }
 
 // handleScorecard serves GET /api/admin/scorecard/{id}; with

@@ -173,26 +173,32 @@ func (a *App) handleStartSimulation(w http.ResponseWriter, r *http.Request) {
 
 // simulation finds a run here or on the replica that started it.
 func (a *App) simulation(r *http.Request) (simView, error) {
-	id := r.PathValue("id")
-	// Replica names never hold a dot; the ID starts with the owner's.
+	return findRun(r.Context(), a, r.PathValue("id"), "simulation", a.sims.get, "/internal/simulations/")
+}
+
+// findRun finds the run id of a kind ("simulation", "scorecard") that
+// lives on the replica that started it: here (local), or on that replica
+// through its internal endpoint internal+id. Replica names never hold a
+// dot; a run's ID starts with its owner's.
+func findRun[V any](ctx context.Context, a *App, id, kind string, local func(string) (V, bool), internal string) (V, error) {
+	var v V
 	owner, _, _ := strings.Cut(id, ".")
 	if owner == a.o.Replica {
-		if v, ok := a.sims.get(id); ok {
+		if v, ok := local(id); ok {
 			return v, nil
 		}
 	} else if a.peers.Has(owner) {
-		var v simView
-		err := a.peers.Call(r.Context(), owner, http.MethodGet, "/internal/simulations/"+url.PathEscape(id), nil, &v)
+		err := a.peers.Call(ctx, owner, http.MethodGet, internal+url.PathEscape(id), nil, &v)
 		if err == nil {
 			return v, nil
 		}
 		var refused *peer.RefusedError
 		if !errors.As(err, &refused) {
 			_, detail := describeFailure(err)
-			return simView{}, &httpx.Error{Status: http.StatusBadGateway, Title: "Simulation out of reach", Message: fmt.Sprintf("Simulation %s runs on %s, which %s: its progress went with it.", httpx.Truncate(id, 40), owner, detail)}
+			return v, &httpx.Error{Status: http.StatusBadGateway, Title: "Run out of reach", Message: fmt.Sprintf("The %s %s runs on %s, which %s: its progress went with it.", kind, httpx.Truncate(id, 40), owner, detail)}
 		}
 	}
-	return simView{}, &httpx.Error{Status: http.StatusNotFound, Title: "No such simulation", Message: fmt.Sprintf("There is no simulation %q (a replica forgets its runs when it restarts).", httpx.Truncate(id, 40))}
+	return v, &httpx.Error{Status: http.StatusNotFound, Title: "No such " + kind, Message: fmt.Sprintf("There is no %s %q (a replica forgets its runs when it restarts).", kind, httpx.Truncate(id, 40))}
 }
 
 // handleSimulationJSON serves GET /api/admin/simulations/{id}.
