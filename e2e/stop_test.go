@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,11 +44,21 @@ func TestReplicaGracefulStop(t *testing.T) {
 	}
 	fillCart(t, pinned)
 
+	// An admin page's live stream from the victim, open through the stop:
+	// the stream ends when the shutdown begins, so it does not hold the
+	// stop for the shutdown timeout.
+	stream := openEventStream(t, victim)
+	defer stream.Close()
+
 	// The fault comes while the load runs.
 	waitFor(t, 30*time.Second, "the shoppers to be under way", func() bool { return load.answered.Load() >= 200 })
 	stopped := time.Now()
 	stopContainer(t, victim, 15*time.Second)
-	t.Logf("%s stopped gracefully in %.1fs", victim, time.Since(stopped).Seconds())
+	took := time.Since(stopped)
+	t.Logf("%s stopped gracefully in %.1fs, with an admin stream open", victim, took.Seconds())
+	if took > 2*time.Second {
+		t.Errorf("docker stop of %s took %.1fs with an admin stream open; want under 2 s", victim, took.Seconds())
+	}
 	// The sticky browser lands on another replica with an empty cart. Once
 	// in four full runs its first request got a 502 from nginx instead
 	// (likely a retry of the sticky peer on a keepalive connection it had
@@ -62,6 +75,13 @@ func TestReplicaGracefulStop(t *testing.T) {
 	startContainer(t, victim)
 	back := waitServing(t, victim, 30*time.Second)
 	t.Logf("%s started again and served after %.1fs", victim, back.Seconds())
+	// A stop is not a crash: the new start does not wait RESTART_DELAY.
+	since := stopped.UTC().Format(time.RFC3339)
+	for _, line := range strings.Split(composeCLI(t, "logs", "--no-log-prefix", "--since", since, "app"), "\n") {
+		if strings.Contains(line, "previous run crashed") && strings.Contains(line, `"`+victim+`"`) {
+			t.Errorf("%s, stopped gracefully, started as after a crash: %s", victim, line)
+		}
+	}
 	load.end()
 	for _, r := range load.runs {
 		var counts loadCounts
@@ -88,4 +108,30 @@ func TestReplicaGracefulStop(t *testing.T) {
 			t.Errorf("%s shopper: %d adds answered, cart holds %d", r.mode, r.adds, r.cart.Count)
 		}
 	}
+}
+
+// openEventStream opens the admin page's live stream (GET
+// /api/admin/events) through nginx until one is served by replica, each
+// try from another address, and returns its body, open and read in the
+// background, for the caller to close. At most 20 tries.
+func openEventStream(t *testing.T, replica string) io.ReadCloser {
+	t.Helper()
+	for i := range 20 {
+		req, err := http.NewRequest("GET", stack.lbURL+"/api/admin/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.18.7.%d", i+1))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 && resp.Header.Get("X-Replica") == replica {
+			go io.Copy(io.Discard, resp.Body) // read as a page would, until it ends
+			return resp.Body
+		}
+		resp.Body.Close()
+	}
+	t.Fatalf("no admin stream from %s in 20 tries", replica)
+	return nil
 }

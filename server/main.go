@@ -129,6 +129,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		stores[session.Memcached] = mcStore
 	}
+	// stopping closes when the shutdown begins: the admin page's live
+	// streams end then, rather than hold the stop for ShutdownTimeout.
+	stopping := make(chan struct{})
 	handler, err := web.NewHandler(web.Options{
 		AllowedHosts: cfg.AllowedHosts,
 		UserEnds:     redisstore.NewUserEnds(rdb, replication, cfg.AbsoluteTimeout),
@@ -147,6 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Memcached:        memcachedAdmin,
 			Crash:            func() { logs.Flush(); crashSelf() },
 			Stop:             stopSelf,
+			Stopping:         stopping,
 			SimulatorTargets: cfg.SimulatorTargets,
 		},
 	})
@@ -166,6 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		IdleTimeout:    75 * time.Second,
 		MaxHeaderBytes: 16 << 10,
 	}
+	srv.RegisterOnShutdown(func() { close(stopping) })
 	if cfg.PprofAddr != "" {
 		stopPprof, err := startPprof(cfg.PprofAddr, log)
 		if err != nil {
@@ -191,10 +196,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("shutting down: finishing requests in flight", "replica", cfg.Replica)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	// A stop asked for is not a crash, even one that had to cut requests
+	// off: the next start does not wait RESTART_DELAY.
+	os.Remove(crashMarker(cfg.Replica))
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	os.Remove(crashMarker(cfg.Replica))
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -53,6 +53,11 @@ type Options struct {
 	// Crash ends this replica's process at once, as a crash would (the
 	// container's restart policy brings it back); nil turns the control off.
 	Crash func()
+	// Stopping is closed when the replica begins to shut down: every live
+	// event stream ends then (the page reconnects through the load balancer
+	// to another replica), and requests held by a hang are let go, so a
+	// stop waits only for the requests really in flight. nil: never.
+	Stopping <-chan struct{}
 	// Stop stops this replica gracefully, as a SIGTERM from Docker would
 	// (it finishes the requests in flight; the restart policy brings it
 	// back); nil turns the control off.
@@ -126,6 +131,8 @@ type App struct {
 	// sign-ins ended before their cookie expires.
 	throttle *throttle
 	signouts *signouts
+	// stopping is Options.Stopping.
+	stopping <-chan struct{}
 }
 
 // peerTimeout bounds every call to another replica: the admin page must
@@ -157,6 +164,7 @@ func New(o Options) (*App, error) {
 		sims:     newSimulations(),
 		cards:    newScorecards(),
 		started:  o.Started,
+		stopping: o.Stopping,
 		throttle: newThrottle(),
 		signouts: newSignouts(),
 	}
@@ -197,6 +205,8 @@ func (a *App) WithHang(next http.Handler) http.Handler {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
+			case <-a.stopping:
+				t.Stop()
 			case <-r.Context().Done():
 				t.Stop()
 				return

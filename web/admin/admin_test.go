@@ -438,3 +438,59 @@ func TestScorecardControls(t *testing.T) {
 		t.Errorf("a stop of a replica started without Stop = %d %s, want 501", resp.StatusCode, got)
 	}
 }
+
+// TestStoppingEndsStreamsAndHangs: when the replica begins to shut down,
+// its live streams end and the requests a hang holds go on, so that a
+// stop does not wait for them.
+func TestStoppingEndsStreamsAndHangs(t *testing.T) {
+	stopping := make(chan struct{})
+	srv := httptest.NewServer(webtest.Replica(t, "app1", admin.Options{
+		User: "admin", Password: testAdminPassword, InternalKey: testInternalKey,
+		Peers: peer.Static{"app1": "http://127.0.0.1:1"}, Stopping: stopping,
+	}))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/api/admin/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 64)
+	if _, err := resp.Body.Read(first); err != nil {
+		t.Fatalf("the stream sent nothing: %v", err)
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	select {
+	case err := <-ended:
+		t.Fatalf("the stream ended before the shutdown began: %v", err)
+	default:
+	}
+	auth := map[string]string{"Authorization": basic("admin", testAdminPassword), "Content-Type": "application/json"}
+	if resp, got := do(t, "POST", srv.URL+"/api/admin/replicas/app1/hang", `{"seconds":30}`, auth); resp.StatusCode != 202 {
+		t.Fatalf("hang = %d %s", resp.StatusCode, got)
+	}
+	held := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(srv.URL + "/api/cart?mode=sticky")
+		if err != nil {
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	close(stopping)
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Error("the stream did not end when the shutdown began")
+	}
+	select {
+	case status := <-held:
+		if status != 200 {
+			t.Errorf("the request the hang held answered %d, want 200", status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the request the hang held was not let go when the shutdown began")
+	}
+}

@@ -156,6 +156,8 @@ func (a *App) handleEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-a.stopping:
+			return // the page reconnects (retry: 1000) to a replica that stays
 		case <-t.C:
 		}
 	}
