@@ -13,7 +13,7 @@ import (
 
 // The ID cookie of the stores that keep sessions on a server (memstore,
 // redisstore, mcstore): the browser holds only an ID, which the store
-// reads, checks, sets and clears through its IDCookie, and nowhere else.
+// reads, checks and sets through its IDCookie, and nowhere else.
 // (jwtstore's cookie carries the whole session, a token: it reads it
 // with ReadCookie and sets it with Cookie, the flags every cookie has.)
 
@@ -113,7 +113,7 @@ func (f IDFormat) Replica(id string) (string, bool) {
 }
 
 // IDCookie is the cookie that carries a server-side store's session ID,
-// and that store's one way to read, check, set and clear it.
+// and that store's one way to read, check and set it.
 type IDCookie struct {
 	// Name is the cookie's name; over https it goes by HostPrefix+Name
 	// (CookieName).
@@ -174,11 +174,6 @@ func (c IDCookie) Set(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	http.SetCookie(w, Cookie(r, c.Name, id, 0))
-}
-
-// Clear sets a cookie that deletes the ID cookie (Expire).
-func (c IDCookie) Clear(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, Expire(r, c.Name))
 }
 
 // Inspect begins the admin page's view of the session with ID id (as
